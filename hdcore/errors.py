@@ -1,0 +1,99 @@
+"""Every error hdcore raises, split by what the caller can do about it.
+
+    HDCoreError                      root: catch this to catch everything of ours
+    ├── InvalidInput                 the caller's input is wrong; retrying will not help (CLI exit 2)
+    │   ├── InvalidImage             empty, not an image, truncated, SVG/HTML/text, bad base64, missing path
+    │   └── ImageTooLarge            declared input size or the output size exceeds a configured pixel limit
+    ├── ConfigError                  a setting (environment variable or argument) has an unusable value
+    ├── ProviderError                one tier failed; carries the provider and model; the engine tries the next
+    │   ├── ProviderTimeout          no answer within the tier's deadline
+    │   ├── RateLimited              the provider asked us to slow down; carries retry_after (seconds or None)
+    │   ├── AuthError                the token was rejected (the token itself is never part of the message)
+    │   ├── PermanentError           the model is not served there (HTTP 404 / 410); do not retry soon
+    │   ├── TransientError           5xx, connection trouble, model loading; worth retrying later
+    │   ├── BadOutput                an answer arrived but it is not a valid image of the requested size
+    │   └── Cancelled                the caller abandoned the request
+    └── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
+
+Messages are one line and safe to show a user.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .attempts import Attempt
+
+
+class HDCoreError(Exception):
+    """Root of hdcore's errors."""
+
+
+class InvalidInput(HDCoreError):
+    """The input given by the caller cannot be used."""
+
+
+class InvalidImage(InvalidInput):
+    """The data is not a usable image."""
+
+
+class ImageTooLarge(InvalidInput):
+    """The image (or the image it would produce) exceeds a pixel limit."""
+
+
+class ConfigError(HDCoreError):
+    """A configuration value is unusable."""
+
+
+class ProviderError(HDCoreError):
+    """One tier failed. ``provider`` and ``model`` say which."""
+
+    outcome = "error"
+
+    def __init__(self, message: str, *, provider: str = "", model: str | None = None):
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+
+
+class ProviderTimeout(ProviderError):
+    outcome = "timeout"
+
+
+class RateLimited(ProviderError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class AuthError(ProviderError):
+    pass
+
+
+class PermanentError(ProviderError):
+    pass
+
+
+class TransientError(ProviderError):
+    pass
+
+
+class BadOutput(ProviderError):
+    pass
+
+
+class Cancelled(ProviderError):
+    pass
+
+
+class AllTiersFailed(HDCoreError):
+    """No tier produced an image. The message names each tier's reason."""
+
+    def __init__(self, attempts: Sequence["Attempt"]):
+        self.attempts = list(attempts)
+        if self.attempts:
+            reasons = "; ".join(f"{a.provider}: {a.reason or a.outcome}" for a in self.attempts)
+        else:
+            reasons = "no tier to try"
+        super().__init__(f"every tier failed ({reasons})")
