@@ -1,0 +1,110 @@
+"""Shared fixtures: real photos from scikit-image, and a registry of scripted providers for engine tests."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hdcore.attempts import Cost, ProviderOutput
+from hdcore.config import Config
+from hdcore.providers.base import ModelInfo, Provider, UpscaleRequest
+from hdcore.registry import ProviderSpec, Registry
+from hdcore.resize import lanczos_resize
+
+
+def photo(size: tuple[int, int] = (64, 48)) -> Image.Image:
+    """A real photo (scikit-image's astronaut) cut to ``size`` = (width, height)."""
+    from skimage import data
+
+    width, height = size
+    return Image.fromarray(data.astronaut()[100 : 100 + height, 180 : 180 + width])
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def photo_png() -> bytes:
+    return png_bytes(photo())
+
+
+Behaviour = Callable[[UpscaleRequest], Any]
+
+
+def good(request: UpscaleRequest) -> np.ndarray:
+    return lanczos_resize(request.image, request.output_size)
+
+
+class ScriptedProvider(Provider):
+    """A provider whose upscale does whatever its test says; it records the requests and cancels it saw."""
+
+    def __init__(
+        self,
+        config: Config,
+        name: str,
+        behaviour: Behaviour = good,
+        *,
+        configured: bool = True,
+        scales: Sequence[int] = (2, 3, 4),
+        model_names: Sequence[str] = ("m-default",),
+        cost: Cost | None = None,
+    ):
+        super().__init__(config)
+        self.name = name
+        self.label = name.title()
+        self.requires = f"{name.upper()}_TOKEN"
+        self.behaviour = behaviour
+        self.configured = configured
+        self._models = tuple(ModelInfo(m, tuple(scales)) for m in model_names)
+        self.cost = cost or Cost()
+        self.requests: list[UpscaleRequest] = []
+        self.cancelled: list[UpscaleRequest] = []
+        self.threads: list[str] = []
+
+    def models(self) -> Sequence[ModelInfo]:
+        return self._models
+
+    def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
+        return self._models[0].name
+
+    def is_configured(self) -> bool:
+        return self.configured
+
+    def upscale(self, request: UpscaleRequest) -> ProviderOutput:
+        self.requests.append(request)
+        self.threads.append(threading.current_thread().name)
+        image = self.behaviour(request)
+        return ProviderOutput(image=image, model=request.model, cost=self.cost)
+
+    def cancel(self, request: UpscaleRequest) -> None:
+        self.cancelled.append(request)
+
+
+def scripted_registry(*providers: ScriptedProvider, extra: Sequence[ScriptedProvider] = ()) -> Registry:
+    """A registry whose auto chain is ``providers`` in order; ``extra`` providers are only used when named."""
+    specs = [ProviderSpec(p.name, _returning(p)) for p in providers]
+    specs += [ProviderSpec(p.name, _returning(p), in_auto_chain=False) for p in extra]
+    return Registry(specs)
+
+
+def _returning(provider: ScriptedProvider) -> Callable[[Config], Provider]:
+    return lambda config: provider
+
+
+def sleeper(seconds: float) -> Behaviour:
+    """A provider that ignores its deadline and its cancel flag (the worst case the engine must survive)."""
+
+    def behaviour(request: UpscaleRequest) -> np.ndarray:
+        time.sleep(seconds)
+        return good(request)
+
+    return behaviour
