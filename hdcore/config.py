@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from typing import Mapping
@@ -21,6 +22,15 @@ TIMEOUT_VARIABLES = {
     "HDCORE_SPACE_TIMEOUT": "space",
     "HDCORE_LOCAL_TIMEOUT": "local",
 }
+
+# Hugging Face Inference: the seed's api-inference host is retired (410); the router serves the same models.
+DEFAULT_HF_BASE_URL = "https://router.huggingface.co/hf-inference"
+DEFAULT_HF_MODELS: dict[int, str] = {4: "stabilityai/stable-diffusion-x4-upscaler", 2: "nightmareai/real-esrgan"}
+DEFAULT_REPLICATE_BASE_URL = "https://api.replicate.com/v1"
+DEFAULT_REPLICATE_MAX_INPUT_PIXELS = 2560 * 1440  # the seed: "max input 1440p recommended"
+DEFAULT_SPACE = "akhaliq/Real-ESRGAN"  # the seed's last-resort Space, used when a Hugging Face token is set
+DEFAULT_SPACE_API_NAME = "/predict"
+DEFAULT_SPACE_ARGS: tuple = ("base",)  # the seed Space's second input: the model mode
 
 LOCAL_PRESETS = ("fast", "best")
 LOCAL_DEVICES = ("auto", "cpu", "gpu")
@@ -64,6 +74,14 @@ class Config:
     local_tile: int = 0  # 0: chosen per model
     local_threads: int = 0  # 0: every core
     local_device: str = "auto"
+    hf_base_url: str = DEFAULT_HF_BASE_URL
+    hf_models: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_HF_MODELS))
+    replicate_base_url: str = DEFAULT_REPLICATE_BASE_URL
+    replicate_max_input_pixels: int = DEFAULT_REPLICATE_MAX_INPUT_PIXELS
+    space: str | None = None  # Space id or URL; None: the seed's Space when a Hugging Face token is set
+    space_api_name: str = DEFAULT_SPACE_API_NAME
+    space_args: tuple = DEFAULT_SPACE_ARGS
+    prices: Mapping[str, float] = field(default_factory=dict)  # overrides of hdcore.prices.DEFAULT_PRICES
 
     def timeout_for(self, tier: str) -> float | None:
         return self.timeouts.get(tier)
@@ -101,6 +119,11 @@ class Config:
         if device not in LOCAL_DEVICES:
             raise ConfigError(f"HDCORE_LOCAL_DEVICE must be one of {', '.join(LOCAL_DEVICES)}, not {device!r}")
 
+        hf_models = dict(DEFAULT_HF_MODELS)
+        for scale in (2, 3, 4):
+            if (raw := text(f"HDCORE_HF_MODEL_X{scale}")) is not None:
+                hf_models[scale] = raw
+
         return cls(
             huggingface_token=_secret(text("HUGGINGFACE_TOKEN")),
             replicate_api_token=_secret(text("REPLICATE_API_TOKEN")),
@@ -112,7 +135,47 @@ class Config:
             local_tile=_count("HDCORE_LOCAL_TILE", text("HDCORE_LOCAL_TILE"), 0, minimum=0),
             local_threads=_count("HDCORE_LOCAL_THREADS", text("HDCORE_LOCAL_THREADS"), 0, minimum=0),
             local_device=device,
+            hf_base_url=(text("HDCORE_HF_BASE_URL") or DEFAULT_HF_BASE_URL).rstrip("/"),
+            hf_models=hf_models,
+            replicate_base_url=(
+                text("REPLICATE_BASE_URL") or text("HDCORE_REPLICATE_BASE_URL") or DEFAULT_REPLICATE_BASE_URL
+            ).rstrip("/"),
+            replicate_max_input_pixels=_count(
+                "HDCORE_REPLICATE_MAX_INPUT_PIXELS",
+                text("HDCORE_REPLICATE_MAX_INPUT_PIXELS"),
+                DEFAULT_REPLICATE_MAX_INPUT_PIXELS,
+            ),
+            space=text("HDCORE_SPACE"),
+            space_api_name=text("HDCORE_SPACE_API_NAME") or DEFAULT_SPACE_API_NAME,
+            space_args=_json_list("HDCORE_SPACE_ARGS", text("HDCORE_SPACE_ARGS"), DEFAULT_SPACE_ARGS),
+            prices=_prices(text("HDCORE_PRICES")),
         )
+
+
+def _json_list(name: str, raw: str | None, default: tuple) -> tuple:
+    if raw is None:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a JSON list, such as [\"base\"]") from None
+    if not isinstance(value, list):
+        raise ConfigError(f"{name} must be a JSON list, such as [\"base\"]")
+    return tuple(value)
+
+
+def _prices(raw: str | None) -> dict[str, float]:
+    """HDCORE_PRICES: a JSON object of price-table keys to USD, e.g. {"replicate:nightmareai/real-esrgan": 0.002}."""
+    if raw is None:
+        return {}
+    message = 'HDCORE_PRICES must be a JSON object of names to USD amounts, such as {"replicate:gpu-t4": 0.000225}'
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError(message) from None
+    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in value.values()):
+        raise ConfigError(message)
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def _secret(value: str | None) -> Secret | None:
