@@ -63,6 +63,7 @@ def default_registry() -> Registry:
     """The providers hdcore ships, in the seed's order, with the embedded local tier last."""
     return Registry(
         [
+            ProviderSpec("hf", _lazy(".providers.huggingface", "HuggingFaceProvider")),
             ProviderSpec("local", _lazy(".providers.local", "LocalProvider")),
             ProviderSpec("lanczos", _lazy(".providers.lanczos", "LanczosProvider"), in_auto_chain=False),
         ]
