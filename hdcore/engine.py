@@ -126,6 +126,14 @@ class Engine:
             ],
         }
 
+    def probe(self, name: str) -> Attempt:
+        """A tiny real call to one tier (a 16x16 image at 2x): is it reachable, and how fast does it answer?"""
+        tiny = np.linspace(0.0, 1.0, 16 * 16 * 3, dtype=np.float32).reshape(16, 16, 3)
+        try:
+            return self.enhance(tiny, 2, name).attempts[-1]
+        except AllTiersFailed as error:
+            return error.attempts[-1]
+
     def plan(self, provider: str | Sequence[str] = "auto", fallback: bool = False) -> list[str]:
         """The tiers to try, in order."""
         auto = list(self.config.order or self.registry.auto_chain())
@@ -203,7 +211,7 @@ class Engine:
         """Try one tier. Returns its record and, on success, the validated colour image."""
         provider = self.provider(name)
         notify = _notifier(progress, tier, name)
-        skip_reason = _skip_reason(provider, scale, model)
+        skip_reason = _skip_reason(provider, scale, model) or provider.skip_reason(source.size, scale)
         if skip_reason:
             notify(None, "skipped", message=skip_reason)
             return Attempt(tier, name, model, "skipped", skip_reason), None

@@ -64,6 +64,7 @@ def default_registry() -> Registry:
     return Registry(
         [
             ProviderSpec("hf", _lazy(".providers.huggingface", "HuggingFaceProvider")),
+            ProviderSpec("replicate", _lazy(".providers.replicate_api", "ReplicateProvider")),
             ProviderSpec("local", _lazy(".providers.local", "LocalProvider")),
             ProviderSpec("lanczos", _lazy(".providers.lanczos", "LanczosProvider"), in_auto_chain=False),
         ]

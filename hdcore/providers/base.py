@@ -90,6 +90,10 @@ class Provider(abc.ABC):
     def is_configured(self) -> bool:
         return True
 
+    def skip_reason(self, request_size: tuple[int, int], scale: int) -> str:
+        """Why a request of this (width, height) is not sent at all, or "" when it is (e.g. an input size limit)."""
+        return ""
+
     def cancel(self, request: UpscaleRequest) -> None:
         """Stop paid or long work for ``request`` (its cancel_event is already set). Default: nothing to stop."""
 
