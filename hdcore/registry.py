@@ -65,6 +65,7 @@ def default_registry() -> Registry:
         [
             ProviderSpec("hf", _lazy(".providers.huggingface", "HuggingFaceProvider")),
             ProviderSpec("replicate", _lazy(".providers.replicate_api", "ReplicateProvider")),
+            ProviderSpec("space", _lazy(".providers.hf_space", "SpaceProvider")),
             ProviderSpec("local", _lazy(".providers.local", "LocalProvider")),
             ProviderSpec("lanczos", _lazy(".providers.lanczos", "LanczosProvider"), in_auto_chain=False),
         ]
