@@ -30,8 +30,6 @@ says so; any other size is left for the engine to reject as bad output.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import io
 import logging
 import tempfile
 import threading
@@ -40,16 +38,12 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-import numpy as np
-from PIL import Image
-
 from .. import images
 from ..attempts import Cost, ProviderOutput
-from ..config import DEFAULT_SPACE
+from ..config import DEFAULT_SPACE, Secret
 from ..errors import (
     AuthError,
     BadOutput,
-    Cancelled,
     ConfigError,
     InvalidImage,
     PermanentError,
@@ -58,8 +52,18 @@ from ..errors import (
     RateLimited,
     TransientError,
 )
-from ..resize import lanczos_resize
-from .base import ModelInfo, Provider, UpscaleRequest
+from .base import ModelInfo, UpscaleRequest
+from .remote import (
+    ASPECT_TOLERANCE,
+    RemoteProvider,
+    fitted,
+    innermost,
+    os_reason,
+    png_bytes,
+    read_capped,
+    shortened,
+    socket_wait,
+)
 
 if TYPE_CHECKING:
     from gradio_client import Client
@@ -68,19 +72,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCALES = (2, 3, 4)
-ASPECT_TOLERANCE = 0.02  # an answer of another size is resized only when its shape matches this closely
 CHUNK_BYTES = 64 * 1024
 BYTES_PER_PIXEL_CAP = 8  # a 16-bit RGBA PNG stored uncompressed; no real answer is larger per pixel
 SOCKET_TIMEOUT_S = 30.0  # each read of the output file, when the tier runs without a deadline
-MAX_DETAIL_CHARS = 200
 HF_HOSTS = ("hf.space", "huggingface.co")  # where the Hugging Face token may be sent
 REMOTE_PREFIXES = ("http://", "https://", "data:")
 
 
-class SpaceProvider(Provider):
+class SpaceProvider(RemoteProvider):
     name = "space"
     label = "Hugging Face Space"
     requires = "HDCORE_SPACE or HUGGINGFACE_TOKEN"
+    late_phrase = "before the Space answered"
 
     def __init__(self, config):
         super().__init__(config)
@@ -134,13 +137,8 @@ class SpaceProvider(Provider):
             # Job.cancel() posts to the app (up to httpx's 5 s): the engine, moving on to the next tier, must not wait
             threading.Thread(target=_cancel_quietly, args=(job,), name="hdcore-space-cancel", daemon=True).start()
 
-    def _with_deadline(self, request: UpscaleRequest) -> UpscaleRequest:
-        """The engine sets the deadline; a direct caller gets the tier's timeout from now."""
-        timeout = self.timeout()
-        if request.deadline is not None or timeout is None:
-            return request
-        # replace() keeps the same cancel_event, so cancel(original request) still finds this call
-        return dataclasses.replace(request, deadline=time.monotonic() + timeout)
+    def _secret(self) -> Secret | None:
+        return self.config.huggingface_token
 
     # --- the client: built lazily, inside the deadline, cached ---------------------------------------
 
@@ -200,7 +198,7 @@ class SpaceProvider(Provider):
 
         with tempfile.TemporaryDirectory(prefix="hdcore-space-", ignore_cleanup_errors=True) as folder:
             path = Path(folder) / "input.png"
-            path.write_bytes(_png_bytes(request.image))
+            path.write_bytes(png_bytes(request.image))
             self._stop_if_due(request, model)
             job = client.submit(handle_file(str(path)), *self.config.space_args, api_name=self.config.space_api_name)
             with self._registered(request, job):
@@ -241,7 +239,7 @@ class SpaceProvider(Provider):
         # the client's headers carry the token (Hugging Face hosts only): never send them to another origin
         headers = client.headers if same_origin else {}
         cookies = client.cookies if same_origin else {}
-        timeout = httpx.Timeout(_socket_timeout(request))
+        timeout = httpx.Timeout(socket_wait(request, SOCKET_TIMEOUT_S))
         with httpx.stream("GET", location, headers=headers, cookies=cookies, timeout=timeout,
                           follow_redirects=same_origin, verify=client.ssl_verify) as response:
             response.raise_for_status()
@@ -254,15 +252,12 @@ class SpaceProvider(Provider):
             raise self._error(BadOutput, f"the Space answered with no usable image: {error}", model) from error
 
     def _body(self, response: Any, request: UpscaleRequest, model: str, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes(CHUNK_BYTES):
-            self._stop_if_due(request, model)
-            size += len(chunk)
-            if size > limit:
-                raise self._error(BadOutput, f"the Space's file is over the {limit:,}-byte limit", model)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_capped(
+            response.iter_bytes(CHUNK_BYTES),
+            limit,
+            lambda: self._error(BadOutput, f"the Space's file is over the {limit:,}-byte limit", model),
+            check_before=lambda: self._stop_if_due(request, model),
+        )
 
     # --- the image that came back --------------------------------------------------------------------
 
@@ -276,7 +271,9 @@ class SpaceProvider(Provider):
             color = images.decode_output(data, max_pixels=self._max_answer_pixels(request))
         except InvalidImage as error:
             raise self._error(BadOutput, f"the Space answered with no usable image: {error}", model) from error
-        color, warnings = _fitted(color, request.output_size)
+        # The seed Space answers 1024 px wide whatever the input: resized only down (or a rounding short of the
+        # size), since blowing it up to a larger request would hand back less detail than the input itself had.
+        color, warnings = fitted(color, request.output_size, "the Space", shortfall=ASPECT_TOLERANCE)
         return ProviderOutput(image=color, model=model, cost=Cost(0.0, "estimated"), warnings=warnings)
 
     # --- turning failures into hdcore's errors -------------------------------------------------------
@@ -300,31 +297,6 @@ class SpaceProvider(Provider):
             return self._timed_out(model, message)
         return self._error(kind, message, model, **extra)
 
-    def _stop_if_due(self, request: UpscaleRequest, model: str) -> None:
-        interruption = self._interruption(request, model)
-        if interruption is not None:
-            raise interruption
-
-    def _interruption(self, request: UpscaleRequest, model: str) -> ProviderError | None:
-        if request.cancel_event.is_set():
-            return self._error(Cancelled, "cancelled", model)
-        if request.deadline is not None and time.monotonic() >= request.deadline:
-            return self._timed_out(model, "before the Space answered")
-        return None
-
-    def _timed_out(self, model: str, while_doing: str) -> ProviderTimeout:
-        timeout = self.timeout()
-        after = f"after {timeout:.1f} s" if timeout is not None else "at the deadline"
-        return self._error(ProviderTimeout, f"timed out {after} {while_doing}", model)
-
-    def _error(self, kind: type[ProviderError], message: str, model: str, **extra: Any) -> Any:
-        """Every error this provider raises is made here: one line, the token blanked out."""
-        return kind(self._redacted(_one_line(message)), provider=self.name, model=model, **extra)
-
-    def _redacted(self, text: str) -> str:
-        secret = self.config.huggingface_token
-        return text.replace(secret.reveal(), "********") if secret else text
-
 
 # --- what each failure means ---------------------------------------------------------------------------
 
@@ -343,11 +315,11 @@ def _classify(error: Exception) -> tuple[type[ProviderError], str, dict[str, Any
     if isinstance(error, gradio_errors.AuthenticationError):
         return AuthError, "the Space refused our credentials", {}
     if isinstance(error, gradio_errors.AppError):
-        return TransientError, f"the Space failed: {_detail(error.message)}", {}
+        return TransientError, f"the Space failed: {shortened(str(error.message))}", {}
     if isinstance(error, gradio_errors.ValidationError):
-        return PermanentError, f"the Space refused the input: {_detail(str(error))}", {}
+        return PermanentError, f"the Space refused the input: {shortened(str(error))}", {}
     if isinstance(error, (gradio_utils.QueueError, gradio_utils.TooManyRequestsError)):
-        return RateLimited, f"the Space is busy: {_detail(str(error))}", {"retry_after": None}
+        return RateLimited, f"the Space is busy: {shortened(str(error))}", {"retry_after": None}
     if isinstance(error, gradio_utils.InvalidAPIEndpointError):
         return PermanentError, "the Space does not offer this endpoint through its API", {}
     if isinstance(error, (httpx.TimeoutException, TimeoutError)):
@@ -355,10 +327,10 @@ def _classify(error: Exception) -> tuple[type[ProviderError], str, dict[str, Any
     if isinstance(error, (httpx.TransportError, OSError)):
         return TransientError, f"cannot reach the Space ({_root_cause(error)})", {}
     if isinstance(error, ValueError) and _mentions_missing_endpoint(str(error)):
-        return PermanentError, f"the Space has no such endpoint: {_detail(str(error))}", {}
+        return PermanentError, f"the Space has no such endpoint: {shortened(str(error))}", {}
     if isinstance(error, ValueError) and ("Could not find Space" in str(error) or "invalid state" in str(error)):
-        return PermanentError, f"the Space is not available: {_detail(str(error))}", {}
-    return TransientError, f"the Space call failed ({type(error).__name__}: {_detail(str(error))})", {}
+        return PermanentError, f"the Space is not available: {shortened(str(error))}", {}
+    return TransientError, f"the Space call failed ({type(error).__name__}: {shortened(str(error))})", {}
 
 
 def _classify_status(status: int, error: Exception) -> tuple[type[ProviderError], str, dict[str, Any]]:
@@ -519,56 +491,10 @@ def _kind(answer: Any) -> str:
     return type(answer).__name__ if not isinstance(answer, str) else "text"
 
 
-def _socket_timeout(request: UpscaleRequest) -> float:
-    left = request.time_left()
-    return SOCKET_TIMEOUT_S if left is None else max(left, 0.001)
-
-
-def _fitted(color: np.ndarray, wanted: tuple[int, int]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """An answer at least as large as asked, of the same shape, is resized to the exact size; else left alone."""
-    got = (int(color.shape[1]), int(color.shape[0]))
-    if got == wanted or not _resizable(got, wanted):
-        return color, ()
-    note = f"the Space returned {got[0]}x{got[1]}: resized to {wanted[0]}x{wanted[1]} with Lanczos"
-    return lanczos_resize(color, wanted), (note,)
-
-
-def _resizable(got: tuple[int, int], wanted: tuple[int, int]) -> bool:
-    # Only down (or a rounding short of the size): the seed Space answers 1024 px wide whatever the input,
-    # and blowing that up to a larger request would hand back less detail than the input itself had.
-    same_shape = abs((got[0] / got[1]) / (wanted[0] / wanted[1]) - 1.0) <= ASPECT_TOLERANCE
-    floor = 1.0 - ASPECT_TOLERANCE
-    return same_shape and got[0] >= wanted[0] * floor and got[1] >= wanted[1] * floor
-
-
-def _png_bytes(color: np.ndarray) -> bytes:
-    """The request image as an 8-bit RGB PNG (what Gradio image inputs take)."""
-    pixels = np.rint(np.clip(color, 0.0, 1.0) * np.float32(255)).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 # --- messages ------------------------------------------------------------------------------------------
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _detail(text: Any) -> str:
-    text = _one_line(str(text))
-    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 3] + "..."
 
 
 def _root_cause(error: BaseException) -> str:
     """The innermost reason, e.g. "connection refused"."""
-    inner: BaseException = error
-    for _ in range(10):  # causes nest a few levels; never loop on a cycle
-        deeper = inner.__cause__ or inner.__context__
-        if deeper is None:
-            break
-        inner = deeper
-    if isinstance(inner, OSError) and inner.strerror:
-        return inner.strerror.lower()
-    return _detail(str(inner) or str(error)) or type(error).__name__
+    inner = innermost(error, lambda outer: outer.__cause__ or outer.__context__)
+    return os_reason(inner) or shortened(str(inner) or str(error)) or type(error).__name__

@@ -16,51 +16,49 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
-import email.utils
-import io
 import json
 import logging
 import math
 import re
 import socket
 import threading
-import time
-from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Iterator, Mapping, Sequence
 
-import numpy as np
 import requests
 import urllib3.exceptions
-from PIL import Image
 from requests.auth import AuthBase
 
 from .. import images
 from ..attempts import Cost, ProviderOutput
+from ..config import Secret
 from ..errors import (
     AuthError,
     BadOutput,
-    Cancelled,
     InvalidImage,
     InvalidInput,
     PermanentError,
     ProviderError,
-    ProviderTimeout,
     RateLimited,
     TransientError,
 )
-from ..resize import lanczos_resize
-from .base import ModelInfo, Provider, UpscaleRequest
+from .base import ModelInfo, UpscaleRequest
+from .remote import (  # retry_after_seconds is also imported from here, as this module's public helper
+    RemoteProvider,
+    fitted,
+    innermost,
+    os_reason,
+    png_bytes,
+    retry_after_seconds,
+    shortened,
+    socket_wait,
+)
 
 log = logging.getLogger(__name__)
-AnError = TypeVar("AnError", bound=ProviderError)
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # an 8192 x 8192 PNG fits; anything larger is not an answer we want
 MAX_ERROR_BODY_BYTES = 64 * 1024  # enough for HF's JSON error; a proxy's huge HTML page is cut here
 CHUNK_BYTES = 64 * 1024
 NO_DEADLINE_SOCKET_TIMEOUT_S = 60.0  # bounds each socket wait when the tier is configured without a deadline
-ASPECT_TOLERANCE = 0.02  # an answer of another size is resized only when its shape matches this closely
-MAX_DETAIL_CHARS = 200
 
 MODEL_DESCRIPTIONS = {
     "stabilityai/stable-diffusion-x4-upscaler": "Stable Diffusion x4 upscaler: diffusion, text-guided (prompt)",
@@ -71,10 +69,11 @@ MODEL_DESCRIPTIONS = {
 _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
-class HuggingFaceProvider(Provider):
+class HuggingFaceProvider(RemoteProvider):
     name = "hf"
     label = "Hugging Face Inference"
     requires = "HUGGINGFACE_TOKEN"
+    late_phrase = "before the answer was complete"
 
     def __init__(self, config):
         super().__init__(config)
@@ -123,13 +122,8 @@ class HuggingFaceProvider(Provider):
         if response is not None:
             _cut(response)
 
-    def _with_deadline(self, request: UpscaleRequest) -> UpscaleRequest:
-        """The engine sets the deadline; a direct caller gets the tier's timeout from now."""
-        timeout = self.timeout()
-        if request.deadline is not None or timeout is None:
-            return request
-        # replace() keeps the same cancel_event, so cancel(original request) still finds this call
-        return dataclasses.replace(request, deadline=time.monotonic() + timeout)
+    def _secret(self) -> Secret | None:
+        return self.config.huggingface_token
 
     def _token(self, model: str) -> str:
         secret = self.config.huggingface_token
@@ -257,31 +251,6 @@ class HuggingFaceProvider(Provider):
             return self._timed_out(model, "waiting for Hugging Face")
         return self._error(TransientError, f"connection to Hugging Face failed ({_root_cause(error)})", model)
 
-    def _stop_if_due(self, request: UpscaleRequest, model: str) -> None:
-        interruption = self._interruption(request, model)
-        if interruption is not None:
-            raise interruption
-
-    def _interruption(self, request: UpscaleRequest, model: str) -> ProviderError | None:
-        if request.cancel_event.is_set():
-            return self._error(Cancelled, "cancelled", model)
-        if request.deadline is not None and time.monotonic() >= request.deadline:
-            return self._timed_out(model, "before the answer was complete")
-        return None
-
-    def _timed_out(self, model: str, while_doing: str) -> ProviderTimeout:
-        timeout = self.timeout()
-        after = f"after {timeout:.1f} s" if timeout is not None else "at the deadline"
-        return self._error(ProviderTimeout, f"timed out {after} {while_doing}", model)
-
-    def _error(self, kind: type[AnError], message: str, model: str, **extra: Any) -> AnError:
-        """Every error this provider raises is made here: one line, the token blanked out."""
-        return kind(self._redacted(" ".join(message.split())), provider=self.name, model=model, **extra)
-
-    def _redacted(self, text: str) -> str:
-        secret = self.config.huggingface_token
-        return text.replace(secret.reveal(), "********") if secret else text
-
     # --- the image that came back --------------------------------------------------------------------
 
     def _output(self, data: bytes, request: UpscaleRequest, model: str) -> ProviderOutput:
@@ -289,7 +258,7 @@ class HuggingFaceProvider(Provider):
             color = images.decode_output(data, max_pixels=self.config.max_output_pixels)
         except InvalidImage as error:
             raise self._error(BadOutput, f"Hugging Face answered with no usable image: {error}", model) from error
-        color, warnings = _fitted(color, request.output_size)
+        color, warnings = fitted(color, request.output_size, "Hugging Face")
         return ProviderOutput(image=color, model=model, cost=self._cost(model), warnings=warnings)
 
     def _cost(self, model: str) -> Cost:
@@ -312,32 +281,9 @@ class _BearerAuth(AuthBase):
         return "_BearerAuth('********')"
 
 
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds from ``now``: it is either a number of seconds or an HTTP date. None if unusable."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        seconds = _seconds_until(value.strip(), now or datetime.now(timezone.utc))
-    if seconds is None or not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _seconds_until(http_date: str, now: datetime) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # HTTP dates are GMT
-        when = when.replace(tzinfo=timezone.utc)
-    return (when - now).total_seconds()
-
-
 def _payload(request: UpscaleRequest) -> tuple[str, bytes]:
     """(Content-Type, body): the PNG itself, or HF's JSON form when a prompt guides the model."""
-    png = _png_bytes(request.image)
+    png = png_bytes(request.image)
     prompt = _prompt(request.options)
     if prompt is None:
         return "image/png", png
@@ -354,18 +300,9 @@ def _prompt(options: Mapping[str, Any]) -> str | None:
     return prompt
 
 
-def _png_bytes(color: np.ndarray) -> bytes:
-    """The request image as an 8-bit RGB PNG (what the hosted models take)."""
-    pixels = np.rint(np.clip(color, 0.0, 1.0) * np.float32(255)).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _socket_timeouts(request: UpscaleRequest) -> tuple[float, float]:
     """(connect, read) for requests: each socket wait ends by the deadline; the watchdog bounds the total."""
-    left = request.time_left()
-    wait = NO_DEADLINE_SOCKET_TIMEOUT_S if left is None else max(left, 0.001)
+    wait = socket_wait(request, NO_DEADLINE_SOCKET_TIMEOUT_S)
     return wait, wait
 
 
@@ -396,25 +333,13 @@ def _error_detail(body: bytes) -> tuple[str, float | None]:
     text = "; ".join(map(str, error)) if isinstance(error, list) else str(error)
     estimated = payload.get("estimated_time")
     usable = isinstance(estimated, (int, float)) and not isinstance(estimated, bool) and math.isfinite(estimated)
-    return _shortened(text), float(estimated) if usable else None
-
-
-def _shortened(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 3] + "..."
+    return shortened(text), float(estimated) if usable else None
 
 
 def _root_cause(error: BaseException) -> str:
     """The innermost reason in requests' and urllib3's wrappers, e.g. "connection reset by peer"."""
-    inner = error
-    for _ in range(10):  # the wrappers nest a few levels; never loop on a cycle
-        deeper = _wrapped(inner)
-        if deeper is None:
-            break
-        inner = deeper
-    if isinstance(inner, OSError) and inner.strerror:
-        return inner.strerror.lower()
-    return _shortened(str(inner)) or type(inner).__name__
+    inner = innermost(error, _wrapped)
+    return os_reason(inner) or shortened(str(inner)) or type(inner).__name__
 
 
 def _wrapped(error: BaseException) -> BaseException | None:
@@ -426,17 +351,3 @@ def _wrapped(error: BaseException) -> BaseException | None:
             return arg
     return error.__cause__
 
-
-def _fitted(color: np.ndarray, wanted: tuple[int, int]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A larger answer of the same shape is resized to the exact size; anything else is left for the engine."""
-    got = (int(color.shape[1]), int(color.shape[0]))
-    if got == wanted or not _resizable(got, wanted):
-        return color, ()
-    note = f"Hugging Face returned {got[0]}x{got[1]}: resized to {wanted[0]}x{wanted[1]} with Lanczos"
-    return lanczos_resize(color, wanted), (note,)
-
-
-def _resizable(got: tuple[int, int], wanted: tuple[int, int]) -> bool:
-    # only down: a smaller answer blown up by Lanczos would pass off the baseline as this tier's work
-    same_shape = abs((got[0] / got[1]) / (wanted[0] / wanted[1]) - 1.0) <= ASPECT_TOLERANCE
-    return same_shape and got[0] >= wanted[0] and got[1] >= wanted[1]

@@ -20,7 +20,6 @@ the output download never sends it.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import threading
@@ -56,6 +55,7 @@ from ..errors import (
 from ..prices import PriceTable, model_name
 from ..resize import lanczos_resize
 from .base import ModelInfo, Provider, UpscaleRequest
+from .remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds, shortened
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +77,7 @@ CONNECT_TIMEOUT_S = 5.0
 VERSION_CACHE_S = 3600.0  # a model's latest version is looked up at most hourly
 MIN_OUTPUT_BYTES_CAP = 64 * 1024 * 1024
 OUTPUT_BYTES_PER_PIXEL = 4  # a PNG of an RGB photo stays well under this
-ASPECT_TOLERANCE = 0.02
 DELIVERY_DOMAIN = "replicate.delivery"
-MESSAGE_LIMIT = 200
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -212,22 +210,6 @@ def _origin(parts: Any) -> tuple[str, str, int | None]:
     except ValueError:  # a port that is not a number
         return ("", "", None)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date from now; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 # ------------------------------------------------------------------------------------------------ provider
@@ -482,7 +464,9 @@ class ReplicateProvider(Provider):
         wanted = request.output_size
         if got == wanted:
             return color, []
-        if _aspect_error(got, request.size) > ASPECT_TOLERANCE:
+        # Not remote.fitted, the Hugging Face tiers' rule: here the shape is compared with the input's, another
+        # shape is refused outright, and an answer of the right shape is resized up as well as down.
+        if aspect_error(got, request.size) > ASPECT_TOLERANCE:
             width, height = request.size
             message = f"output is {got[0]}x{got[1]}, not the shape of the {width}x{height} input"
             raise BadOutput(message, provider=self.name, model=model)
@@ -517,15 +501,12 @@ class ReplicateProvider(Provider):
         timeout = httpx.Timeout(min(left, API_READ_TIMEOUT_S), connect=min(left, CONNECT_TIMEOUT_S))
         with self._downloads().stream("GET", url, timeout=timeout) as response:
             self._check_download_status(response, model, limit)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise BadOutput(f"output is over {limit:,} bytes", provider=self.name, model=model)
-                chunks.append(chunk)
-                self._check(request, model, deadline, "output download unfinished at the deadline")
-        return b"".join(chunks)
+            return read_capped(
+                response.iter_bytes(),
+                limit,
+                lambda: self._too_large(limit, model),
+                check_after=lambda: self._check(request, model, deadline, "output download unfinished at the deadline"),
+            )
 
     def _check_download_status(self, response: httpx.Response, model: str, limit: int) -> None:
         status = response.status_code
@@ -535,7 +516,10 @@ class ReplicateProvider(Provider):
             raise BadOutput(f"output download answered HTTP {status}", provider=self.name, model=model)
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise BadOutput(f"output is over {limit:,} bytes", provider=self.name, model=model)
+            raise self._too_large(limit, model)
+
+    def _too_large(self, limit: int, model: str) -> BadOutput:
+        return BadOutput(f"output is over {limit:,} bytes", provider=self.name, model=model)
 
     # ---------------------------------------------------------------------------------------------- errors
 
@@ -567,7 +551,7 @@ class ReplicateProvider(Provider):
         if status in (404, 410):
             return PermanentError(f"model not served here (HTTP {status}){suffix}", **where)
         if status == 429:
-            retry_after = _retry_after_seconds(getattr(self._last_response, "retry_after", None))
+            retry_after = retry_after_seconds(getattr(self._last_response, "retry_after", None))
             hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
             return RateLimited(f"rate limited by Replicate (HTTP 429){hint}", retry_after=retry_after, **where)
         if status is None or status >= 500:
@@ -576,14 +560,11 @@ class ReplicateProvider(Provider):
 
     def _safe(self, text: str) -> str:
         """One line, short, and never the token (a server or proxy might echo it back)."""
-        line = " ".join(self._scrubbed(text).split())
-        return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 1] + "…"
+        return shortened(self._scrubbed(text), ellipsis="…")
 
     def _scrubbed(self, text: str | None) -> str | None:
-        token = self.config.replicate_api_token
-        if text and token and token.reveal():
-            return text.replace(token.reveal(), "***")
-        return text
+        # None passes through: ReplicateError's detail and title are scrubbed in place and may be absent
+        return redacted(text, self.config.replicate_api_token, mask="***") if text else text
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -620,7 +601,3 @@ def _output_url(prediction: Prediction, provider: str, model: str) -> str:
     if not isinstance(output, str) or not output.strip():
         raise BadOutput("prediction succeeded without an output file", provider=provider, model=model)
     return output.strip()
-
-
-def _aspect_error(got: tuple[int, int], source: tuple[int, int]) -> float:
-    return abs((got[0] / got[1]) / (source[0] / source[1]) - 1.0)
