@@ -1,0 +1,171 @@
+"""The command line, run as a real subprocess: outputs, JSON Lines, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import photo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HDCORE_", "HUGGINGFACE", "REPLICATE"))}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "hdcore", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def photo_file(tmp_path: Path) -> Path:
+    path = tmp_path / "astronaut.png"
+    photo((40, 32)).save(path)
+    return path
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("hdcore: error: ") and fragment in first, result.stderr
+
+
+def test_default_run_uses_the_local_tier_and_writes_beside_the_input(photo_file):
+    result = run("upscale", str(photo_file), "--scale", "2", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    out = photo_file.with_name("astronaut_x2.png")
+    assert Image.open(out).size == (80, 64)
+    assert "local/" in result.stdout
+
+
+def test_json_lines_one_object_per_input(photo_file, tmp_path):
+    second = tmp_path / "second.jpg"
+    photo((30, 20)).save(second, quality=90)
+    result = run("upscale", str(photo_file), str(second), "--scale", "3", "--provider", "lanczos", "--json",
+                 "--out-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["input"] for r in records] == [str(photo_file), str(second)]
+    assert [r["output_size"] for r in records] == [[120, 96], [90, 60]]
+    first = records[0]
+    assert first["success"] is True and first["provider"] == "lanczos" and first["model"] == "lanczos"
+    attempt = first["attempts"][0]
+    assert set(attempt) >= {"tier", "provider", "model", "outcome", "reason", "latency_s", "cost_usd", "cost_kind", "output_size"}
+    assert Image.open(tmp_path / "out" / "second_x3.png").size == (90, 60)
+
+
+def test_output_format_and_explicit_path(photo_file, tmp_path):
+    target = tmp_path / "big.jpg"
+    result = run("upscale", str(photo_file), "-o", str(target), "--provider", "lanczos", "--format", "jpeg", "--quality", "80")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(target).format == "JPEG"
+
+
+def test_transparent_image_asked_as_jpeg_is_written_as_png_with_a_warning(tmp_path):
+    source = tmp_path / "logo.png"
+    logo = photo((20, 20)).convert("RGBA")
+    logo.putalpha(Image.linear_gradient("L").resize((20, 20)))  # real transparency, not an opaque alpha
+    logo.save(source)
+    result = run("upscale", str(source), "--provider", "lanczos", "--format", "jpeg", "--json")
+    record = json.loads(result.stdout)
+    assert record["output"].endswith("logo_x4.png")
+    assert Image.open(record["output"]).mode == "RGBA"
+    assert any("PNG" in w for w in record["warnings"])
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [(b"", "empty"), (b"hello, I am text", "text"), (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "SVG")],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, content, fragment):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    assert_one_line_error(run("upscale", str(bad), "--provider", "lanczos"), 2, fragment)
+
+
+def test_missing_file_exits_2(tmp_path):
+    assert_one_line_error(run("upscale", str(tmp_path / "nope.png")), 2, "not found")
+
+
+def test_one_bad_file_does_not_stop_the_others(photo_file, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(photo_file.read_bytes()[:200])
+    result = run("upscale", str(bad), str(photo_file), "--provider", "lanczos", "--json")
+    assert result.returncode == 2
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["success"] for r in records] == [False, True]
+    assert "truncated" in records[0]["error"]
+
+
+def test_every_tier_failing_exits_3_and_names_each_reason(photo_file):
+    result = run("upscale", str(photo_file), "--provider", "local", "--no-progress", env={"HDCORE_LOCAL_TIMEOUT": "0.001"})
+    assert result.returncode == 3, result.stderr
+    assert "every tier failed" in result.stderr
+    assert "tier 1 local: timeout: timed out after 0.0 s" in result.stderr
+
+
+def test_output_pixel_limit_exits_2(photo_file):
+    result = run("upscale", str(photo_file), "--provider", "lanczos", env={"HDCORE_MAX_OUTPUT_PIXELS": "1000"})
+    assert_one_line_error(result, 2, "over the limit of 1,000 pixels")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--provider", "nope"], "unknown provider 'nope'"),
+        (["--quality", "0"], "--quality must be between 1 and 100"),
+    ],
+)
+def test_usage_errors_exit_2(photo_file, args, fragment):
+    assert_one_line_error(run("upscale", str(photo_file), *args), 2, fragment)
+
+
+def test_argparse_usage_errors_exit_2(photo_file):
+    result = run("upscale", str(photo_file), "--scale", "5")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_output_flag_takes_one_input(photo_file):
+    assert_one_line_error(run("upscale", str(photo_file), str(photo_file), "-o", "x.png"), 2, "-o/--output takes one input")
+
+
+def test_bad_configuration_exits_2(photo_file):
+    assert_one_line_error(run("upscale", str(photo_file), env={"HDCORE_LOCAL_PRESET": "turbo"}), 2, "HDCORE_LOCAL_PRESET")
+
+
+def test_providers_lists_every_tier_and_never_a_token():
+    result = run("providers", env={"HUGGINGFACE_TOKEN": "hf_neverprintme", "REPLICATE_API_TOKEN": "r8_neverprintme"})
+    assert result.returncode == 0, result.stderr
+    assert "neverprintme" not in result.stdout + result.stderr
+    assert "auto chain: hf -> replicate -> space -> local" in result.stdout
+    assert "status:  configured" in result.stdout
+    assert "realesrgan-x4plus" in result.stdout and "lanczos" in result.stdout
+    as_json = [json.loads(line) for line in run("providers", "--json").stdout.splitlines()]
+    hf = next(row for row in as_json if row["name"] == "hf")
+    assert (hf["configured"], hf["status"], hf["timeout_s"]) == (False, "not configured (set HUGGINGFACE_TOKEN)", 10.0)
+    local = next(row for row in as_json if row["name"] == "local")
+    assert local["configured"] is True and local["timeout_s"] is None
+    assert {m["name"] for m in local["models"]} >= {"realesrgan-x4plus", "waifu2x-photo"}
+
+
+def test_bench_prints_a_table():
+    result = run("bench", "--models", "waifu2x-photo", "--sizes", "32")
+    assert result.returncode == 0, result.stderr
+    assert "waifu2x-photo" in result.stdout and "kpx/s" in result.stdout
+
+
+def test_probe_calls_each_configured_tier_and_skips_the_rest():
+    result = run("providers", "--probe", "--json")
+    assert result.returncode == 0, result.stderr
+    probes = {row["name"]: row["probe"] for row in map(json.loads, result.stdout.splitlines())}
+    assert probes["hf"]["outcome"] == "skipped" and probes["replicate"]["outcome"] == "skipped"
+    assert probes["local"]["outcome"] == "ok" and probes["lanczos"]["outcome"] == "ok"
+    assert 0 < probes["lanczos"]["latency_s"] < 5
