@@ -34,12 +34,13 @@ def _spec(name: str, files: dict[int, str], kind: str, description: str, tile: i
 MODELS: tuple[LocalModelSpec, ...] = (
     # RRDB nets need ~60 KB of ncnn workspace per input pixel (the 4x-resolution convolutions), so the
     # tile bounds memory. Measured on a 384 px photo (2 cores): tile 64: 6.2 kpx/s, 1.0 GB peak RSS;
-    # 96: 7.9 kpx/s, 1.6 GB; 128: 8.2 kpx/s, 2.5 GB. 16 px of context keeps seams at >= 47 dB
-    # (12 px: 44 dB on a detailed crop); the recomputed context costs ~+30% time against untiled.
+    # 96: 7.5 kpx/s, 1.5 GB; 128: 8.5 kpx/s, 2.5 GB. 128 is the fastest that stays well inside a few GB;
+    # on a 256 px photo it costs +14% time against one untiled pass (which needs 4.5 GB).
+    # 16 px of context keeps seams at >= 47 dB (12 px: 44 dB on a detailed crop).
     _spec("realesrgan-x4plus", {4: "realesrgan-x4plus"}, "photo",
-          "Real-ESRGAN x4plus: strongest photo restoration, slow on CPU", tile=96, tile_pad=16),
+          "Real-ESRGAN x4plus: strongest photo restoration, slow on CPU", tile=128, tile_pad=16),
     _spec("realesrgan-x4plus-anime", {4: "realesrgan-x4plus-anime"}, "anime",
-          "Real-ESRGAN x4plus anime (6 blocks): illustrations and anime", tile=96, tile_pad=16),
+          "Real-ESRGAN x4plus anime (6 blocks): illustrations and anime", tile=128, tile_pad=16),
     # Compact SRVGG: ~1.5 KB per pixel and a small receptive field (8 px context: 67 dB seams).
     _spec("realesr-animevideov3",
           {2: "realesr-animevideov3-x2", 3: "realesr-animevideov3-x3", 4: "realesr-animevideov3-x4"}, "anime",
