@@ -74,6 +74,7 @@ class Config:
     local_tile: int = 0  # 0: chosen per model
     local_threads: int = 0  # 0: every core
     local_device: str = "auto"
+    local_jobs: int = 1  # local upscales at once per process; more wait in line
     hf_base_url: str = DEFAULT_HF_BASE_URL
     hf_models: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_HF_MODELS))
     replicate_base_url: str = DEFAULT_REPLICATE_BASE_URL
@@ -135,6 +136,7 @@ class Config:
             local_tile=_count("HDCORE_LOCAL_TILE", text("HDCORE_LOCAL_TILE"), 0, minimum=0),
             local_threads=_count("HDCORE_LOCAL_THREADS", text("HDCORE_LOCAL_THREADS"), 0, minimum=0),
             local_device=device,
+            local_jobs=_count("HDCORE_LOCAL_JOBS", text("HDCORE_LOCAL_JOBS"), 1),
             hf_base_url=(text("HDCORE_HF_BASE_URL") or DEFAULT_HF_BASE_URL).rstrip("/"),
             hf_models=hf_models,
             replicate_base_url=(

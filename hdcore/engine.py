@@ -34,12 +34,16 @@ from .registry import Registry, default_registry
 SCALES = (2, 3, 4)
 _POLL_S = 0.05  # how often a waiting engine looks at the caller's cancel flag and at progress reports
 
-Stage = Literal["start", "progress", "ok", "failed", "skipped"]
+Stage = Literal["start", "waiting", "progress", "ok", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What the engine is doing now; passed to the caller's ``progress`` callback."""
+    """What the engine is doing now; passed to the caller's ``progress`` callback.
+
+    "waiting": the tier's job is queued behind others (``done`` is its place in line, 1 = next);
+    "progress": ``done`` of ``total`` steps (tiles) are finished.
+    """
 
     tier: int
     provider: str
@@ -221,20 +225,21 @@ class Engine:
         started = time.monotonic()
         # Providers report from their worker thread; the caller's callback runs on the caller's thread
         # (UI toolkits such as Streamlit only accept calls from there).
-        reports: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+        reports: queue.SimpleQueue[tuple[Stage, int, int]] = queue.SimpleQueue()
         request = UpscaleRequest(
             image=source.color,
             scale=scale,
             model=tier_model,
             options=options,
             deadline=None if timeout is None else started + timeout,
-            progress=None if progress is None else lambda done, total: reports.put((done, total)),
+            progress=None if progress is None else lambda done, total: reports.put(("progress", done, total)),
+            waiting=None if progress is None else lambda place: reports.put(("waiting", place, 0)),
         )
 
         def deliver_reports() -> None:
             while not reports.empty():
-                done, total = reports.get()
-                notify(tier_model, "progress", done, total)
+                stage, done, total = reports.get()
+                notify(tier_model, stage, done, total)
 
         notify(tier_model, "start")
         try:

@@ -33,6 +33,7 @@ def test_every_variable_is_read():
             "HDCORE_LOCAL_TILE": "128",
             "HDCORE_LOCAL_THREADS": "1",
             "HDCORE_LOCAL_DEVICE": "cpu",
+            "HDCORE_LOCAL_JOBS": "3",
         }
     )
     assert config.huggingface_token.reveal() == "hf_secret"
@@ -41,6 +42,7 @@ def test_every_variable_is_read():
     assert dict(config.timeouts) == {"hf": 2.5, "replicate": 7.0, "space": None, "local": 120.0}
     assert (config.max_input_pixels, config.max_output_pixels) == (1_000_000, 9_000_000)
     assert (config.local_preset, config.local_tile, config.local_threads, config.local_device) == ("best", 128, 1, "cpu")
+    assert config.local_jobs == 3
 
 
 @pytest.mark.parametrize(

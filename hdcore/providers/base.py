@@ -16,6 +16,8 @@ from ..errors import Cancelled, ProviderTimeout
 
 # progress(done, total): a provider calls it as its work advances (tiles for the local tier).
 ProgressFn = Callable[[int, int], None]
+# waiting(place): the job waits for a free slot; place 1 runs next.
+WaitingFn = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class UpscaleRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic() value; None: no deadline
     progress: ProgressFn | None = None
+    waiting: WaitingFn | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -63,6 +66,10 @@ class UpscaleRequest:
     def report(self, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(done, total)
+
+    def report_waiting(self, place: int) -> None:
+        if self.waiting is not None:
+            self.waiting(place)
 
 
 class Provider(abc.ABC):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ from .. import ncnn_runtime
 from ..attempts import ProviderOutput
 from ..config import Config
 from ..errors import BadOutput, InvalidInput, PermanentError, TransientError
+from ..jobs import JobGate
 from ..local_models import MODELS, PRESETS, LocalModelSpec, available_models
 from ..resize import lanczos_resize
 from ..tiling import Tiler, TileError
@@ -44,6 +46,16 @@ def plan_passes(target: int, native_scales: Sequence[int]) -> tuple[int, ...]:
         if plans:
             return min(plans, key=lambda plan: (math.prod(plan), plan))
     raise ValueError(f"{target}x cannot be reached with native scales {tuple(native_scales)}")
+
+
+_GATES: dict[int, JobGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def local_gate(limit: int) -> JobGate:
+    """The process-wide gate for local jobs (one per limit, so every engine with that setting shares it)."""
+    with _GATES_LOCK:
+        return _GATES.setdefault(limit, JobGate(limit))
 
 
 class _Ticker:
@@ -102,11 +114,12 @@ class LocalProvider(Provider):
         image = _rgb(request.image)
         request.check(self.name)
 
-        nets = self._load(spec, passes, denoise)
-        tilers = [tiler_for(loaded, tile) for loaded in nets]
-        ticker = _Ticker(_tick_count(spec, image.shape[:2], nets, tilers), request.report)
-        for loaded, tiler in zip(nets, tilers):
-            image = run_pass(loaded, tiler, image, ticker.tick, lambda: request.check(self.name))
+        with local_gate(self.config.local_jobs).slot(request.report_waiting, lambda: request.check(self.name)):
+            nets = self._load(spec, passes, denoise)
+            tilers = [tiler_for(loaded, tile) for loaded in nets]
+            ticker = _Ticker(_tick_count(spec, image.shape[:2], nets, tilers), request.report)
+            for loaded, tiler in zip(nets, tilers):
+                image = run_pass(loaded, tiler, image, ticker.tick, lambda: request.check(self.name))
 
         result = lanczos_resize(image, request.output_size)
         self.last_device = nets[0].device
