@@ -75,6 +75,7 @@ class Config:
     local_threads: int = 0  # 0: every core
     local_device: str = "auto"
     local_jobs: int = 1  # local upscales at once per process; more wait in line
+    data_dir: str = "data"  # where the app keeps its history (SQLite); relative to the working directory
     hf_base_url: str = DEFAULT_HF_BASE_URL
     hf_models: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_HF_MODELS))
     replicate_base_url: str = DEFAULT_REPLICATE_BASE_URL
@@ -136,6 +137,7 @@ class Config:
             local_tile=_count("HDCORE_LOCAL_TILE", text("HDCORE_LOCAL_TILE"), 0, minimum=0),
             local_threads=_count("HDCORE_LOCAL_THREADS", text("HDCORE_LOCAL_THREADS"), 0, minimum=0),
             local_device=device,
+            data_dir=text("HDCORE_DATA_DIR") or "data",
             local_jobs=_count("HDCORE_LOCAL_JOBS", text("HDCORE_LOCAL_JOBS"), 1),
             hf_base_url=(text("HDCORE_HF_BASE_URL") or DEFAULT_HF_BASE_URL).rstrip("/"),
             hf_models=hf_models,

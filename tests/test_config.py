@@ -34,6 +34,7 @@ def test_every_variable_is_read():
             "HDCORE_LOCAL_THREADS": "1",
             "HDCORE_LOCAL_DEVICE": "cpu",
             "HDCORE_LOCAL_JOBS": "3",
+            "HDCORE_DATA_DIR": "/srv/hd",
         }
     )
     assert config.huggingface_token.reveal() == "hf_secret"
@@ -42,7 +43,7 @@ def test_every_variable_is_read():
     assert dict(config.timeouts) == {"hf": 2.5, "replicate": 7.0, "space": None, "local": 120.0}
     assert (config.max_input_pixels, config.max_output_pixels) == (1_000_000, 9_000_000)
     assert (config.local_preset, config.local_tile, config.local_threads, config.local_device) == ("best", 128, 1, "cpu")
-    assert config.local_jobs == 3
+    assert (config.local_jobs, config.data_dir) == (3, "/srv/hd")
 
 
 @pytest.mark.parametrize(
