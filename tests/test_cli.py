@@ -169,3 +169,25 @@ def test_probe_calls_each_configured_tier_and_skips_the_rest():
     assert probes["hf"]["outcome"] == "skipped" and probes["replicate"]["outcome"] == "skipped"
     assert probes["local"]["outcome"] == "ok" and probes["lanczos"]["outcome"] == "ok"
     assert 0 < probes["lanczos"]["latency_s"] < 5
+
+
+def test_probe_reaches_a_configured_cloud_tier_and_reports_a_failing_one():
+    from tests.servers.hf_router import TOKEN, hf_router
+
+    with hf_router() as server:
+        env = {
+            "HUGGINGFACE_TOKEN": TOKEN,
+            "HDCORE_HF_BASE_URL": server.url,
+            "HDCORE_HF_MODEL_X2": "nightmareai/real-esrgan",
+            "HDCORE_SPACE": "http://127.0.0.1:9",  # nothing listens there: a fast, clear failure
+        }
+        result = run("providers", "--probe", env=env, timeout=120)
+        requests_seen = len(server.state.requests)
+    assert result.returncode == 0, result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    sections = result.stdout.split("\n\n")
+    hf = next(s for s in sections if s.startswith("hf "))
+    space = next(s for s in sections if s.startswith("space "))
+    assert "probe:   ok in " in hf
+    assert "probe:   error in " in space
+    assert requests_seen == 1
