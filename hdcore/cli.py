@@ -1,6 +1,6 @@
-"""``python -m hdcore``: upscale files, list providers, benchmark the local models.
+"""``python -m hdcore``: upscale files, folders and globs; compare providers (QA); list providers; benchmark.
 
-Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input.
+Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry).
 """
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
-from . import images
+from . import batch, images
 from .config import Config
-from .engine import SCALES, Engine, EnhanceResult, ProgressEvent
-from .errors import AllTiersFailed, HDCoreError, InvalidInput
+from .engine import SCALES, Engine, ProgressEvent
+from .errors import HDCoreError
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
 PROVIDER_CHOICES = ("auto", "hf", "replicate", "space", "local", "lanczos")
@@ -38,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hdcore", description="Turn ordinary images into HD ones.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    upscale = commands.add_parser("upscale", help="upscale one or more images")
-    upscale.add_argument("inputs", nargs="+", metavar="IN", help="image files")
+    upscale = commands.add_parser("upscale", help="upscale images: files, folders, globs")
+    upscale.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
     where = upscale.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
     where.add_argument("--out-dir", metavar="DIR", help="folder for outputs (default: beside each input)")
@@ -54,7 +55,26 @@ def _parser() -> argparse.ArgumentParser:
     upscale.add_argument("--quality", type=int, metavar="Q", help="JPEG / WebP quality 1-100")
     upscale.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    upscale.add_argument("--recursive", action="store_true",
+                         help="folders: include subfolders; globs: ** spans folders")
+    upscale.add_argument("--overwrite", action="store_true",
+                         help="upscale even when the output exists (default: skip it; -o OUT always overwrites)")
+    upscale.add_argument("--jobs", type=_positive, metavar="N",
+                         help="images at once per remote tier (default hf 2, replicate 4, space 1)")
+    upscale.add_argument("--zip", metavar="FILE", help="also pack the outputs and attempts.csv into this zip")
     upscale.set_defaults(run=_upscale)
+
+    qa = commands.add_parser("qa", help="one image through several providers/models, side by side")
+    qa.add_argument("image", metavar="IMAGE", help="the image (with --reference: the high-resolution reference)")
+    qa.add_argument("--providers", default="local,lanczos", metavar="LIST",
+                    help="comma list of provider or provider:model (default local,lanczos)")
+    qa.add_argument("--scale", type=int, choices=SCALES, default=4)
+    qa.add_argument("--reference", action="store_true",
+                    help="IMAGE is a reference: shrink it by the scale, upscale, score PSNR/SSIM against it")
+    qa.add_argument("--preset", choices=("fast", "best"), help="local tier preset for entries without a model")
+    qa.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    qa.add_argument("--json", action="store_true", help="print one JSON object per entry instead of the table")
+    qa.set_defaults(run=_qa)
 
     providers = commands.add_parser("providers", help="list every tier, whether it is configured, its models")
     providers.add_argument("--json", action="store_true")
@@ -69,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -80,108 +107,147 @@ def _non_negative(text: str) -> int:
 
 
 def _upscale(args: argparse.Namespace, engine: Engine) -> int:
-    if args.output and len(args.inputs) > 1:
-        _error("-o/--output takes one input; use --out-dir for several")
-        return EXIT_USAGE
     if args.quality is not None and not 1 <= args.quality <= 100:
         _error("--quality must be between 1 and 100")
         return EXIT_USAGE
     engine.plan(args.provider, args.fallback)  # an unknown provider is a usage error before any work
-    options = {key: value for key in ("preset", "tile", "denoise") if (value := getattr(args, key)) is not None}
-    worst = EXIT_OK
-    for path in args.inputs:
-        worst = max(worst, _upscale_one(path, args, engine, options))
+    found, problems = batch.expand_inputs(args.inputs, args.recursive)
+    if args.output and (len(args.inputs) > 1 or len(found) > 1):
+        _error("-o/--output takes one input; use --out-dir for several")
+        return EXIT_USAGE
+    items, clashes = batch.plan_items(found, args.scale, args.format or "png", args.out_dir, args.output)
+    for problem in problems + clashes:
+        _error(problem)
+    cancel = threading.Event()
+    try:
+        results = batch.run_batch(items, engine, _batch_settings(args), _CliReporter(args, len(items)), cancel)
+    except KeyboardInterrupt:
+        cancel.set()  # running tiers stop at once instead of finishing their image
+        raise
+    worst = max(batch.exit_code(results), EXIT_USAGE if problems or clashes else EXIT_OK)
+    if args.zip:
+        worst = max(worst, _write_zip(results, args.zip))
     return worst
 
 
-def _upscale_one(path: str, args: argparse.Namespace, engine: Engine, options: dict[str, Any]) -> int:
-    bar = _ProgressBar(enabled=not args.no_progress, label=Path(path).name)
+def _batch_settings(args: argparse.Namespace) -> batch.BatchSettings:
+    options = {key: value for key in ("preset", "tile", "denoise") if (value := getattr(args, key)) is not None}
+    return batch.BatchSettings(
+        scale=args.scale, provider=args.provider, model=args.model, fallback=args.fallback, options=options,
+        # An output named with -o is the caller's explicit wish; resume-by-skipping is for folders and globs.
+        format=args.format or "png", quality=args.quality, overwrite=args.overwrite or bool(args.output),
+        jobs=args.jobs,
+    )
+
+
+def _write_zip(results: list[batch.ItemResult], path: str) -> int:
     try:
-        result = engine.enhance(
-            Path(path), args.scale, args.provider, args.model, fallback=args.fallback, progress=bar, **options
-        )
-        encoded = result.encode(args.format or "png", args.quality)
-        out_path = _output_path(path, args, encoded.format)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_bytes(encoded.data)
-    except AllTiersFailed as error:
-        bar.close()
-        _report_failure(path, args, error, error.attempts)
-        return EXIT_ALL_FAILED
-    except InvalidInput as error:
-        bar.close()
-        _report_failure(path, args, error, [])
+        batch.write_zip(results, path)
+    except OSError as error:
+        _error(f"cannot write {path}: {error.strerror or error}")
         return EXIT_USAGE
-    except OSError as error:  # the output could not be written
-        bar.close()
-        _report_failure(path, args, InvalidInput(f"cannot write output: {error.strerror or error}"), [])
-        return EXIT_USAGE
-    bar.close()
-    _report_success(path, out_path, args, result, list(encoded.warnings))
     return EXIT_OK
 
 
-def _output_path(path: str, args: argparse.Namespace, written_format: str) -> Path:
-    suffix = ".jpg" if written_format == "jpeg" else f".{written_format}"
-    if args.output:
-        out = Path(args.output)
-        # The format actually written wins (RGBA asked as JPEG is written as PNG).
-        return out if out.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix) else out.with_suffix(suffix)
-    folder = Path(args.out_dir) if args.out_dir else Path(path).parent
-    return folder / f"{Path(path).stem}_x{args.scale}{suffix}"
+class _CliReporter:
+    """Progress bars on stderr, and one line (or JSON object) per input on stdout, in input order."""
+
+    def __init__(self, args: argparse.Namespace, total: int):
+        self.args = args
+        self.bars = batch.TqdmReporter(total, enabled=not args.no_progress)
+        self._waiting: dict[int, batch.ItemResult] = {}
+        self._next = 0
+
+    def started(self, item: batch.BatchItem) -> None:
+        self.bars.started(item)
+
+    def progress(self, item: batch.BatchItem, event: ProgressEvent) -> None:
+        self.bars.progress(item, event)
+
+    def finished(self, result: batch.ItemResult) -> None:
+        self.bars.finished(result)
+        self._waiting[result.item.index] = result
+        while self._next in self._waiting:  # print in input order, whatever order the images finish in
+            _report(self._waiting.pop(self._next), self.args, self.bars.write)
+            self._next += 1
+        if self._next == self.bars.total:
+            self.bars.close()
 
 
-def _report_success(
-    path: str, out_path: Path, args: argparse.Namespace, result: EnhanceResult, encode_warnings: list[str]
-) -> None:
-    warnings = result.warnings + encode_warnings
+Say = Callable[[str, TextIO], None]
+
+
+def _report(result: batch.ItemResult, args: argparse.Namespace, say: Say) -> None:
     if args.json:
-        record = {"input": path, "output": str(out_path), **result.to_dict(), "warnings": warnings}
-        print(json.dumps(record), flush=True)
-        return
-    w, h = result.output_size
-    cost = f", ${result.cost_usd:.4f}" if result.cost_usd else ""
-    print(f"{path} -> {out_path} ({w}x{h}, {result.provider}/{result.model}, {result.latency_s:.1f} s{cost})")
-    for warning in warnings:
-        print(f"  warning: {warning}", file=sys.stderr)
+        say(json.dumps(result.record), sys.stdout)
+    if result.status == "ok":
+        _report_success(result, args.json, say)
+    elif result.status == "skipped":
+        _report_skipped(result, args.json, say)
+    else:
+        _report_failure(result, say)
 
 
-def _report_failure(path: str, args: argparse.Namespace, error: Exception, attempts: list) -> None:
+def _report_success(result: batch.ItemResult, quiet: bool, say: Say) -> None:
+    record = result.record
+    if not quiet:
+        w, h = record["output_size"]
+        cost = f", ${record['cost_usd']:.4f}" if record["cost_usd"] else ""
+        latency = sum(attempt.latency_s for attempt in result.attempts)
+        say(f"{result.item.source} -> {result.output} ({w}x{h}, {record['provider']}/{record['model']}, "
+            f"{latency:.1f} s{cost})", sys.stdout)
+    for warning in record["warnings"]:
+        say(f"  warning: {warning}", sys.stderr)
+
+
+def _report_skipped(result: batch.ItemResult, quiet: bool, say: Say) -> None:
+    if not quiet:
+        say(f"{result.item.source} -> {result.output} skipped (exists)", sys.stdout)
+
+
+def _report_failure(result: batch.ItemResult, say: Say) -> None:
+    source = result.item.source
+    say(f"hdcore: error: {source}: {result.error}" if not result.attempts
+        else f"hdcore: error: {source}: every tier failed", sys.stderr)
+    for attempt in result.attempts:
+        say(f"  tier {attempt.tier} {attempt.provider}: {attempt.outcome}: {attempt.reason}", sys.stderr)
+
+
+# --- qa --------------------------------------------------------------------------------------------------
+
+
+def _qa(args: argparse.Namespace, engine: Engine) -> int:
+    from . import qa
+
+    entries = [entry.strip() for entry in args.providers.split(",") if entry.strip()]
+    if not entries:
+        _error("--providers names no provider")
+        return EXIT_USAGE
+    options = {"preset": args.preset} if args.preset else {}
+    rows = qa.compare(args.image, entries, args.scale, engine, reference=args.reference, **options)
     if args.json:
-        record = {"input": path, "success": False, "error": str(error), "attempts": [a.to_dict() for a in attempts]}
-        print(json.dumps(record), flush=True)
-    _error(f"{path}: {error}" if not attempts else f"{path}: every tier failed")
-    for attempt in attempts:
-        print(f"  tier {attempt.tier} {attempt.provider}: {attempt.outcome}: {attempt.reason}", file=sys.stderr)
+        for row in rows:
+            print(json.dumps(_json_safe(row.to_record())))
+    else:
+        print(qa.format_table(rows))
+    if args.csv and not _write_text(args.csv, qa.to_csv(rows)):
+        return EXIT_USAGE
+    return EXIT_OK if any(row.ok for row in rows) else EXIT_ALL_FAILED
 
 
-class _ProgressBar:
-    """A tqdm bar on stderr that follows the tiles of whichever tier is running."""
+def _write_text(path: str, text: str) -> bool:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        _error(f"cannot write {path}: {error.strerror or error}")
+        return False
+    return True
 
-    def __init__(self, enabled: bool, label: str):
-        self.enabled = enabled
-        self.label = label
-        self._bar = None
-        self._key: tuple[int, str] | None = None
 
-    def __call__(self, event: ProgressEvent) -> None:
-        if not self.enabled or event.stage != "progress" or event.total <= 1:
-            return
-        key = (event.tier, event.provider)
-        if self._bar is None or key != self._key:
-            self.close()
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=event.total, desc=f"{self.label} [{event.provider}]", unit="tile", file=sys.stderr, leave=False)
-            self._key = key
-        self._bar.total = event.total
-        self._bar.n = event.done
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no infinity: an infinite PSNR (identical images) is written as null."""
+    return {key: None if isinstance(value, float) and value in (float("inf"), float("-inf")) else value
+            for key, value in record.items()}
 
 
 # --- providers -------------------------------------------------------------------------------------------

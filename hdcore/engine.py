@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from PIL import Image
 
-from . import images
+from . import images, metrics
 from .attempts import Attempt, ProviderOutput
 from .config import Config
 from .errors import (
@@ -69,6 +69,9 @@ class EnhanceResult:
     attempts: list[Attempt]
     warnings: list[str] = field(default_factory=list)
     source_format: str = ""
+    # The input colour, kept only until ``quality`` has been measured; never shown or compared.
+    _source_color: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _quality: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -81,6 +84,20 @@ class EnhanceResult:
     @property
     def latency_s(self) -> float:
         return sum(attempt.latency_s for attempt in self.attempts)
+
+    @property
+    def quality(self) -> dict[str, Any]:
+        """LR-consistency and sharpness (``metrics.quality_report``), measured on first use and then cached.
+
+        Empty when the result was built without its source colour.
+        """
+        if self._quality is None:
+            source = self._source_color
+            if source is None:  # never given, or another thread has just measured it
+                return self._quality or {}
+            self._quality = metrics.quality_report(source, images.as_float_rgb(self.image))
+            self._source_color = None  # the figures were all it was kept for
+        return self._quality
 
     def encode(self, format: str = "png", quality: int | None = None) -> images.EncodedImage:
         return images.encode_image(self.image, format, quality)
@@ -96,6 +113,7 @@ class EnhanceResult:
             "cost_usd": round(self.cost_usd, 6),
             "warnings": list(self.warnings),
             "attempts": [attempt.to_dict() for attempt in self.attempts],
+            "quality": metrics.json_safe(self.quality),
         }
 
 
@@ -194,6 +212,7 @@ class Engine:
                     attempts=attempts,
                     warnings=list(source.warnings) + list(attempt.warnings),
                     source_format=source.format,
+                    _source_color=source.color,
                 )
         raise AllTiersFailed(attempts)
 

@@ -191,3 +191,107 @@ def test_probe_reaches_a_configured_cloud_tier_and_reports_a_failing_one():
     assert "probe:   ok in " in hf
     assert "probe:   error in " in space
     assert requests_seen == 1
+
+
+# --- batches: folders, globs, resume, zip ----------------------------------------------------------------
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = tmp_path / "shots"
+    (folder / "sub").mkdir(parents=True)
+    photo((40, 32)).save(folder / "a.png")
+    photo((30, 20)).save(folder / "b.jpg", quality=90)
+    (folder / "broken.png").write_bytes((folder / "a.png").read_bytes()[:150])
+    photo((20, 16)).save(folder / "sub" / "c.png")
+    return folder
+
+
+def test_a_folder_with_one_broken_file_writes_the_others_and_exits_2(shots):
+    result = run("upscale", str(shots), "--scale", "2", "--provider", "lanczos", "--json")
+    assert result.returncode == 2, result.stderr
+    records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(records) == {"a.png", "b.jpg", "broken.png"}  # not the subfolder without --recursive
+    assert records["broken.png"]["success"] is False and "truncated" in records["broken.png"]["error"]
+    assert f"hdcore: error: {shots / 'broken.png'}: truncated" in result.stderr
+    assert Image.open(shots / "a_x2.png").size == (80, 64) and Image.open(shots / "b_x2.png").size == (60, 40)
+    assert set(records["a.png"]["quality"]) >= {"lr_psnr", "lr_ssim", "sharpness"}
+
+
+def test_resume_prints_skipped_and_overwrite_runs_again(shots):
+    first = run("upscale", str(shots / "*.png"), "--scale", "2", "--provider", "lanczos")
+    assert first.returncode == 2  # broken.png
+    again = run("upscale", str(shots / "*.png"), "--scale", "2", "--provider", "lanczos")
+    assert f"{shots / 'a.png'} -> {shots / 'a_x2.png'} skipped (exists)" in again.stdout
+    as_json = run("upscale", str(shots / "a.png"), "--scale", "2", "--provider", "lanczos", "--json")
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == {"input": str(shots / "a.png"), "output": str(shots / "a_x2.png"),
+                                          "success": True, "skipped": True}
+    forced = run("upscale", str(shots / "a.png"), "--scale", "2", "--provider", "lanczos", "--json", "--overwrite")
+    assert json.loads(forced.stdout)["provider"] == "lanczos"
+
+
+def test_recursive_glob_to_an_out_dir_with_a_zip(shots, tmp_path):
+    target = tmp_path / "results.zip"
+    result = run("upscale", str(shots / "**" / "*.png"), "--recursive", "--out-dir", str(tmp_path / "hd"),
+                 "--scale", "2", "--provider", "lanczos", "--zip", str(target), "--jobs", "2")
+    assert result.returncode == 2, result.stderr  # broken.png again
+    assert (tmp_path / "hd" / "sub" / "c_x2.png").is_file()
+    import zipfile
+
+    with zipfile.ZipFile(target) as archive:
+        assert sorted(archive.namelist()) == ["a_x2.png", "attempts.csv", "sub/c_x2.png"]
+        assert "broken.png" in archive.read("attempts.csv").decode()
+
+
+def test_a_glob_matching_nothing_exits_2(tmp_path):
+    assert_one_line_error(run("upscale", str(tmp_path / "*.png")), 2, "no image file matches")
+
+
+def test_the_auto_model_says_what_it_picked(tmp_path):
+    source = tmp_path / "photo.png"
+    photo((160, 120)).save(source)
+    result = run("upscale", str(source), "--scale", "2", "--provider", "local", "--model", "auto", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["model"] == "waifu2x-photo"
+    assert record["warnings"][0].startswith("auto model: waifu2x-photo (photo: ")
+
+
+# --- qa --------------------------------------------------------------------------------------------------
+
+
+def test_qa_prints_the_benchmark_table_and_writes_csv(tmp_path):
+    reference = tmp_path / "astronaut.png"
+    photo((128, 96)).save(reference)
+    table = tmp_path / "qa.csv"
+    result = run("qa", str(reference), "--providers", "local:waifu2x-photo,lanczos", "--reference", "--scale", "2",
+                 "--csv", str(table))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["provider/model", "outcome"] and lines[0].split()[-2:] == ["PSNR", "SSIM"]
+    assert lines[2].startswith("local/waifu2x-photo") and lines[3].startswith("lanczos")
+    rows = table.read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("entry,provider,model,outcome")
+
+
+def test_qa_reports_a_failing_entry_and_exits_3_when_all_fail(photo_file):
+    mixed = run("qa", str(photo_file), "--providers", "nope,lanczos", "--scale", "2", "--json")
+    assert mixed.returncode == 0, mixed.stderr
+    rows = [json.loads(line) for line in mixed.stdout.splitlines()]
+    assert [(r["entry"], r["outcome"]) for r in rows] == [("nope", "error"), ("lanczos", "ok")]
+    assert run("qa", str(photo_file), "--providers", "hf,replicate", "--scale", "2").returncode == 3
+
+
+def test_qa_refuses_a_bad_image_with_one_line(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"hello")
+    assert_one_line_error(run("qa", str(bad)), 2, "plain text")
+
+
+def test_an_explicit_output_path_is_overwritten(photo_file, tmp_path):
+    target = tmp_path / "named.png"
+    target.write_bytes(b"old")
+    result = run("upscale", str(photo_file), "-o", str(target), "--provider", "lanczos", "--scale", "2")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(target).size == (80, 64)

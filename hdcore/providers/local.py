@@ -5,6 +5,9 @@ the fewest passes that reach or pass it (a 2x model twice for 4x; twice then Lan
 then Lanczos down for 2x), followed by one exact Lanczos resize of the whole image. Every pass is tiled over
 the whole image; tiles are never rescaled on their own.
 
+Model "auto" (``model_selection.AUTO_MODEL``): the model is picked per image (photo or flat-colour art, tiny),
+and the choice and its reason are the output's first warning.
+
 Options (``request.options``): ``preset`` ("fast" | "best"), ``tile`` (input px, 0 = automatic per model;
 default config.local_tile), ``denoise`` (per model, see ``LocalModelSpec.denoise_levels``).
 """
@@ -24,6 +27,7 @@ from ..config import Config
 from ..errors import BadOutput, InvalidInput, PermanentError, TransientError
 from ..jobs import JobGate
 from ..local_models import MODELS, PRESETS, LocalModelSpec, available_models
+from ..model_selection import AUTO_MODEL, choose_local_model
 from ..resize import lanczos_resize
 from ..tiling import Tiler, TileError
 from .base import ModelInfo, Provider, UpscaleRequest
@@ -90,6 +94,13 @@ class LocalProvider(Provider):
         """Usable when ncnn and at least one model wheel are installed; nothing else to configure."""
         return bool(self.models())
 
+    def serves(self, model: str) -> bool:
+        # "auto" is not listed among the models: it is a choice among them, made per image in upscale
+        return super().serves(model) or (model == AUTO_MODEL and self.is_configured())
+
+    def scales(self, model: str | None = None) -> tuple[int, ...]:
+        return super().scales(None if model == AUTO_MODEL else model)
+
     def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
         preset = str(options.get("preset") or self.config.local_preset)
         if preset not in PRESETS:
@@ -107,7 +118,12 @@ class LocalProvider(Provider):
     def upscale(self, request: UpscaleRequest) -> ProviderOutput:
         if request.scale not in SCALES:
             raise InvalidInput(f"local models upscale by {', '.join(map(str, SCALES))}, not {request.scale}")
-        spec = self._spec(request.model or self.default_model(request.scale, request.options))
+        name = request.model or self.default_model(request.scale, request.options)
+        auto_note = ()
+        if name == AUTO_MODEL:
+            name, why = choose_local_model(request.image)
+            auto_note = (f"auto model: {name} ({why})",)
+        spec = self._spec(name)
         denoise = _denoise(spec, request.options.get("denoise"))
         tile = self._tile_option(request.options.get("tile"))
         passes = plan_passes(request.scale, spec.scales_for(denoise))
@@ -123,7 +139,7 @@ class LocalProvider(Provider):
 
         result = lanczos_resize(image, request.output_size)
         self.last_device = nets[0].device
-        return ProviderOutput(image=result, model=spec.name, warnings=_notes(nets, passes, request.scale))
+        return ProviderOutput(image=result, model=spec.name, warnings=auto_note + _notes(nets, passes, request.scale))
 
     def _spec(self, name: str) -> LocalModelSpec:
         spec = MODELS.get(name)
