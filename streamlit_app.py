@@ -1,7 +1,17 @@
-"""HD Enhance, the web app. Pages hold layout only; every decision lives in hdcore."""
+"""HD Enhance, the web app. Pages hold layout only; every decision lives in hdcore.webapp."""
 
 import streamlit as st
 
+from pages import common
+
 st.set_page_config(page_title="HD Enhance", page_icon="✨", layout="wide")
-navigation = st.navigation([st.Page("pages/enhance.py", title="Enhance", icon="✨", default=True)])
+navigation = st.navigation(
+    [
+        st.Page("pages/enhance.py", title="Enhance", icon=":material/auto_awesome:", default=True),
+        st.Page("pages/providers.py", title="Providers", icon=":material/hub:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
+    ],
+    position="top",
+)
+common.sidebar()
 navigation.run()

@@ -1,77 +1,176 @@
-"""Enhance: upload an image, pick a scale and a provider, get the HD image and the record of every tier."""
+"""Enhance: upload an image, choose scale and provider, compare before and after, see what each tier did."""
 
 import streamlit as st
 
-import hdcore
-from hdcore import AllTiersFailed, HDCoreError
+from hdcore import webapp
+from hdcore.errors import InvalidInput
+from pages import common
 
-
-@st.cache_resource
-def engine() -> hdcore.Engine:
-    return hdcore.Engine(hdcore.Config.from_env())
-
-
-def tier_label(name: str) -> str:
-    if name == "auto":
-        return "Auto (" + " → ".join(engine().plan("auto")) + ")"
-    tier = engine().describe(name)
-    return tier["label"] if tier["configured"] else f"{tier['label']} — {tier['status']}"
-
-
-def attempts_table(attempts) -> None:
-    st.dataframe(
-        [
-            {
-                "tier": a.tier,
-                "provider": a.provider,
-                "model": a.model,
-                "outcome": a.outcome,
-                "reason": a.reason,
-                "latency (s)": round(a.latency_s, 2),
-                "cost (USD)": a.cost_usd,
-            }
-            for a in attempts
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-
+engine = common.engine()
+config = engine.config
 
 st.title("HD Enhance")
-st.caption("Turn an ordinary image into an HD one. Without a token, the embedded local models do the work.")
+st.caption(
+    "Drop a photo and get it 2–4× larger. The tiers are tried in order until one delivers; "
+    "without tokens, the embedded local models do the work."
+)
 
-uploaded = st.file_uploader("Image", type=["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"])
-left, right = st.columns(2)
-scale = left.radio("Scale", [2, 3, 4], index=2, horizontal=True, format_func=lambda s: f"{s}x")
-provider = right.selectbox("Provider", ["auto", *engine().registry.names()], format_func=tier_label)
 
-if uploaded is None:
-    st.info("Upload a PNG, JPEG, WebP, BMP, TIFF or GIF image to begin.")
+def inspected(uploaded) -> webapp.UploadInfo | None:
+    """The upload decoded once per file (kept for the reruns that follow); a bad file shows its reason."""
+    if uploaded is None:
+        return None
+    memo = st.session_state.get("upload")
+    if memo is None or memo[0] != uploaded.file_id:
+        try:
+            memo = (uploaded.file_id, webapp.inspect_upload(uploaded.name, uploaded.getvalue(), config), "")
+        except InvalidInput as error:
+            memo = (uploaded.file_id, None, webapp.one_line(str(error)))
+        st.session_state["upload"] = memo
+    if memo[2]:
+        st.error(f"{uploaded.name}: {memo[2]}")
+    return memo[1]
+
+
+source_column, settings_column = st.columns([3, 2], gap="large")
+
+with source_column:
+    uploaded = st.file_uploader(
+        f"Image ({webapp.UPLOAD_FORMATS_TEXT})",
+        type=list(webapp.UPLOAD_TYPES),
+        help=f"Up to {config.max_input_pixels:,} pixels; the format is read from the content, not the name.",
+    )
+    upload = inspected(uploaded)
+    if upload is not None:
+        st.image(upload.image, width=min(upload.size[0], 360))
+        st.caption(f"{webapp.Narrator.markdown(upload.name)} · {upload.summary}")
+        for note in upload.warnings:
+            st.caption(f":material/info: {webapp.Narrator.markdown(note)}")
+
+with settings_column:
+    provider = st.selectbox(
+        "Provider",
+        webapp.provider_options(engine),
+        format_func=lambda name: webapp.provider_label(engine, name),
+        help="Auto tries each configured tier in order. Choose one tier to force it (and only it).",
+    )
+    model_choice = st.selectbox(
+        "Model",
+        webapp.model_options(engine, provider),
+        format_func=webapp.model_label,
+        disabled=provider == webapp.AUTO,
+        help="Each tier's default depends on the scale; force a tier to choose one of its models.",
+    )
+    model = webapp.chosen_model(model_choice)
+    scales = webapp.scale_options(engine, provider, model)
+    scale = st.radio(
+        "Scale", scales, index=scales.index(webapp.default_scale(scales)), horizontal=True, format_func=lambda s: f"{s}×"
+    )
+    shown = webapp.applicable_options(engine, provider, model, scale)
+    preset = face_enhance = None
+    prompt = ""
+    if webapp.PRESET in shown:
+        preset = st.radio(
+            "Local preset", ["fast", "best"], index=["fast", "best"].index(config.local_preset),
+            format_func=lambda p: webapp.PRESET_LABELS[p], horizontal=True, help=webapp.PRESET_HELP,
+        )  # fmt: skip
+    if webapp.FACE_ENHANCE in shown:
+        face_enhance = st.toggle("Face enhance (Replicate Real-ESRGAN, GFPGAN)")
+    if webapp.PROMPT in shown:
+        prompt = st.text_input("Prompt", placeholder="e.g. a sharp, detailed photo", help="Guides SD x4 / the refiner.")
+    format_column, quality_column = st.columns(2)
+    output_format = format_column.selectbox(
+        "Output format", webapp.OUTPUT_FORMATS, format_func=lambda f: webapp.FORMAT_LABELS[f], help=webapp.FORMAT_HELP
+    )
+    quality = None
+    if webapp.quality_applies(output_format):
+        quality = quality_column.slider("Quality", 50, 100, webapp.default_quality(output_format))
+    clicked = st.button("Enhance", type="primary", icon=":material/auto_awesome:", disabled=upload is None,
+                        width="stretch")
+
+if clicked and upload is not None:
+    request = webapp.EnhanceRequest(
+        data=uploaded.getvalue(), source_name=uploaded.name, scale=scale, provider=provider, model=model,
+        options=webapp.enhance_options(shown, face_enhance=bool(face_enhance), prompt=prompt, preset=preset),
+        output_format=output_format, quality=quality,
+    )  # fmt: skip
+    outcome = common.run_live(request, upload)
+else:
+    outcome = st.session_state.get("outcome")
+    if outcome is not None:
+        common.past_status(outcome)
+
+if outcome is None:
+    if upload is None and uploaded is None:
+        st.info(f"Upload a {webapp.UPLOAD_FORMATS_TEXT} image to begin.")
     st.stop()
 
-if not st.button("Enhance", type="primary"):
-    st.stop()
+if not outcome.ok:
+    st.error(webapp.failure_markdown(outcome))
+else:
+    st.subheader("Before and after")
+    common.headline(webapp.headline(outcome))
+    slider = webapp.comparison(outcome)
+    st.iframe(slider.html, height="content", alt="Before and after comparison slider")
+    download, note = st.columns([1, 3], vertical_alignment="center")
+    download.download_button(
+        f"Download {outcome.encoded.format.upper()}", outcome.encoded.data, file_name=outcome.download_name,
+        mime=outcome.encoded.mime, type="primary", icon=":material/download:", on_click="ignore", width="stretch",
+    )  # fmt: skip
+    note.caption(f"Full resolution: {webapp.output_summary(outcome)} · `{outcome.download_name}`")
+    if outcome.notes:
+        st.caption(f":material/info: {webapp.Narrator.markdown(outcome.notes)}")
 
-with st.status("Enhancing…", expanded=False) as status:
-    try:
-        result = engine().enhance(uploaded.getvalue(), scale, provider)
-    except AllTiersFailed as error:
-        status.update(label="Every tier failed", state="error")
-        st.error(str(error))
-        attempts_table(error.attempts)
-        st.stop()
-    except HDCoreError as error:
-        status.update(label="Cannot enhance this file", state="error")
-        st.error(str(error))
-        st.stop()
-    status.update(label=f"Done by {result.provider} ({result.model}) in {result.latency_s:.1f} s", state="complete")
+    @st.fragment
+    def detail(outcome: webapp.RunOutcome) -> None:
+        st.caption("The same spot of the input (its pixels, enlarged) and of the output, pixel for pixel.")
+        across, down = st.columns(2)
+        x = across.slider("Across", 0, 100, 50, format="%d%%")
+        y = down.slider("Down", 0, 100, 50, format="%d%%")
+        before, after, box = webapp.crop_pair(outcome.source.image, outcome.result.image, (x / 100, y / 100))
+        left, right = st.columns(2)
+        left.image(before, caption="Before (nearest neighbour)")
+        right.image(after, caption=f"After, 1:1 — x {box[0]}–{box[2]}, y {box[1]}–{box[3]}")
 
-encoded = result.encode("png")
-width, height = result.output_size
-size = len(encoded.data)
-file_size = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
-st.image(result.image, caption=f"{width} × {height}, {file_size} PNG", width="stretch")
-st.download_button("Download PNG", encoded.data, file_name=f"enhanced_x{scale}.png", mime=encoded.mime)
-for warning in result.warnings + list(encoded.warnings):
-    st.warning(warning)
-attempts_table(result.attempts)
+    if outcome.source is not None:
+        with st.expander("1:1 detail", icon=":material/zoom_in:"):
+            detail(outcome)
+
+if outcome.attempts:
+    st.subheader("Tiers of this run")
+    st.dataframe(
+        webapp.attempt_rows(outcome.attempts),
+        hide_index=True,
+        placeholder="–",
+        width="stretch",
+        column_config={
+            "Reason": st.column_config.TextColumn(width="medium"),
+            "Latency (s)": st.column_config.NumberColumn(format="%.2f s"),
+            "Cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
+        },
+    )
+
+chart, session = st.columns(2, gap="large")
+bars = webapp.latency_chart_rows(outcome.attempts)
+if outcome.attempts:
+    chart.subheader("Latency by tier")
+    with chart:
+        if bars:
+            st.bar_chart(bars, x="Tier", y="Latency (s)", color="Color", sort=False, horizontal=True, height=200)
+        else:
+            st.caption("No tier was called: each one was skipped.")
+
+totals = st.session_state.get("totals")
+with session:
+    if totals is not None and totals.runs:
+        st.subheader("This session")
+        common.headline(totals.headline)
+        st.dataframe(
+            totals.rows(),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Mean latency (s)": st.column_config.NumberColumn(format="%.2f s"),
+                "Cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
+            },
+        )

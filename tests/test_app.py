@@ -1,26 +1,52 @@
-"""The Streamlit page driven by AppTest: upload, enhance, the attempts table, bad uploads."""
+"""The Streamlit app driven by AppTest: upload, enhance, the comparison, the attempts table, provider override,
+options, bad uploads, queueing, the history, and that no token ever reaches a page or a log."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from hdcore.providers.local import local_gate
 from tests.conftest import photo, png_bytes
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+HF_SENTINEL = "hf_SENTINEL_token_that_must_never_show_4242"
+REPLICATE_SENTINEL = "r8_SENTINEL_token_that_must_never_show_2424"
+TOKENS = ("HUGGINGFACE_TOKEN", "REPLICATE_API_TOKEN", "HDCORE_SPACE")
 
 
-def started_app() -> AppTest:
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """No tokens from the machine, and the history in a temporary folder (never the repository's data/)."""
+    for name in TOKENS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HDCORE_DATA_DIR", str(tmp_path / "data"))
+
+
+def started_app(page: str | None = None) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=240)
     app.run()
-    assert not app.exception
+    if page:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, app.exception
     return app
 
 
 def upload(app: AppTest, name: str, data: bytes, mime: str = "image/png") -> None:
     app.file_uploader[0].set_value((name, data, mime))
+    app.run()
+    assert not app.exception, app.exception
+
+
+def choose(app: AppTest, label: str, value) -> None:
+    next(box for box in app.selectbox if box.label == label).set_value(value)
     app.run()
 
 
@@ -34,33 +60,277 @@ def attempts_rows(app: AppTest) -> list[dict]:
     return app.dataframe[0].value.to_dict("records")
 
 
+def metrics(app: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in app.metric}
+
+
+def markdown_texts(app: AppTest) -> list[str]:
+    return [element.value for element in app.markdown]
+
+
+def status_labels(app: AppTest) -> list[str]:
+    return [block.label for block in app.get("status")]
+
+
+def walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from walk(child)
+
+
+def rendered_text(app: AppTest) -> str:
+    """Every element and block of the page as protobuf text and bytes (dataframes carry Arrow bytes)."""
+    parts = []
+    for node in walk(app._tree):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+            parts.append(proto.SerializeToString().decode("latin-1"))
+    return "\n".join(parts)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed on exit: connections are refused at once
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
 def test_page_asks_for_an_upload_first():
     app = started_app()
     assert app.title[0].value == "HD Enhance"
     assert "Upload" in app.info[0].value
-    assert [option for option in app.selectbox[0].options][0].startswith("Auto (")
+    providers = app.selectbox[0]
+    assert providers.label == "Provider" and providers.options[0].startswith("Auto (")
+    assert "Hugging Face — not configured" in providers.options  # shown, not hidden
+    assert app.button[0].label == "Enhance" and app.button[0].disabled
+    sidebar = " ".join(element.value for element in app.sidebar.markdown)
+    assert "HUGGINGFACE_TOKEN" in sidebar and "✓ **Local**" in sidebar
 
 
-@pytest.mark.parametrize("provider, expected", [("lanczos", "lanczos"), ("auto", "local")])
-def test_upload_and_enhance_shows_the_image_and_attempts(provider, expected):
+@pytest.mark.parametrize("provider, expected", [("lanczos", "Lanczos"), ("auto", "Local")])
+def test_upload_and_enhance_shows_the_comparison_and_attempts(provider, expected):
     app = started_app()
     upload(app, "astronaut.png", png_bytes(photo((32, 24))))
     app.radio[0].set_value(2)
-    app.selectbox[0].set_value(provider)
-    app.run()
+    choose(app, "Provider", provider)
     enhance(app)
     rows = attempts_rows(app)
-    assert rows[-1]["provider"] == expected and rows[-1]["outcome"] == "ok"
-    shown = app.get("image")
-    assert len(shown) == 1
-    assert shown[0].proto.imgs[0].caption.startswith("64 × 48, ")
-    assert not app.error
+    assert rows[-1]["Provider"] == expected and rows[-1]["Outcome"] == "ok"
+    assert all(row["Outcome"] == "skipped" for row in rows[:-1])
+    figures = metrics(app)
+    assert figures["Produced by"] == expected and figures["Output"] == "64 × 48"
+    assert figures["Runs this session"] == "1" and figures["Cost"] == "$0"
+    [frame] = app.get("iframe")
+    assert frame.proto.srcdoc.count('src="data:image/') == 2 and "Before · 32×24" in frame.proto.srcdoc
+    [download] = app.get("download_button")
+    assert download.proto.label == "Download PNG"
+    captions = [image.proto.imgs[0].caption for image in app.get("image")]
+    assert "Before (nearest neighbour)" in captions and "After, 1:1 — x 0–64, y 0–48" in captions
+    assert any(label.startswith(f"Done by {expected}") for label in status_labels(app))
+    assert not app.error and not app.warning
+
+
+def test_the_result_stays_through_later_reruns():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "lanczos")
+    enhance(app)
+    choose(app, "Output format", "webp")  # any later change reruns the page: the last result is still shown
+    assert metrics(app)["Output"] == "128 × 96" and len(app.get("iframe")) == 1
+    assert any(label.startswith("Done by Lanczos") for label in status_labels(app))
+    app.button[0].click().run()
+    assert metrics(app)["Runs this session"] == "2"
+    assert app.get("download_button")[0].proto.label == "Download WEBP"
+
+
+def test_provider_override_forces_one_tier():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "local")
+    choose(app, "Model", "waifu2x-anime")
+    app.radio[0].set_value(2)
+    enhance(app)
+    [row] = attempts_rows(app)
+    assert row["Provider"] == "Local" and row["Model"] == "waifu2x-anime" and row["Outcome"] == "ok"
+    assert metrics(app)["Output"] == "64 × 48"
+
+
+def test_forcing_an_unconfigured_tier_lists_its_reason():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "hf")
+    assert [option for option in app.radio[0].options] == ["2×", "4×"]  # the scales Hugging Face has
+    enhance(app)
+    [error] = app.error
+    assert error.value.startswith("**Every tier failed.**")
+    assert "- **Hugging Face**: not configured (set HUGGINGFACE_TOKEN)" in error.value
+    [row] = attempts_rows(app)
+    assert row["Provider"] == "Hugging Face" and row["Outcome"] == "skipped"
+    assert any(label == "Every tier failed" for label in status_labels(app))
+    assert not app.get("iframe")
+
+
+def test_options_follow_the_provider(monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
+    app = started_app()
+    assert [radio.label for radio in app.radio] == ["Scale", "Local preset"]
+    assert [toggle.label for toggle in app.toggle] == ["Face enhance (Replicate Real-ESRGAN, GFPGAN)"]
+    choose(app, "Provider", "lanczos")
+    assert [radio.label for radio in app.radio] == ["Scale"] and not app.toggle
+    choose(app, "Provider", "replicate")
+    choose(app, "Model", "batouresearch/magic-image-refiner")
+    assert [box.label for box in app.text_input] == ["Prompt"] and not app.toggle
+    choose(app, "Output format", "jpeg")
+    assert [slider.label for slider in app.slider] == ["Quality"] and app.slider[0].value == 92
 
 
 def test_bad_upload_gets_a_one_line_error():
     app = started_app()
     upload(app, "notes.png", b"this is plain text, not a picture", "image/png")
-    enhance(app)
     assert len(app.error) == 1
     message = app.error[0].value
-    assert "text" in message and "\n" not in message
+    assert message.startswith("notes.png: ") and "text" in message and "\n" not in message
+    assert app.button[0].disabled  # nothing to run
+    assert not app.get("iframe") and not app.get("status")
+
+
+def test_truncated_image_gets_a_one_line_error():
+    app = started_app()
+    upload(app, "cut.png", png_bytes(photo((32, 24)))[:200])
+    [error] = app.error
+    assert "\n" not in error.value and "truncated" in error.value.lower()
+
+
+def test_bad_settings_are_a_message_not_a_crash(monkeypatch):
+    monkeypatch.setenv("HDCORE_LOCAL_PRESET", "bogus")
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert app.error[0].value.startswith("The configuration cannot be used: HDCORE_LOCAL_PRESET")
+
+
+# ------------------------------------------------------------------------------------------ concurrency
+
+
+def test_a_queued_local_job_shows_its_place():
+    gate = local_gate(1)  # the process-wide gate the app's local tier uses (HDCORE_LOCAL_JOBS=1)
+    holding, release = threading.Event(), threading.Event()
+
+    def other_session() -> None:
+        with gate.slot():
+            holding.set()
+            release.wait(60)
+
+    def release_once_queued() -> None:
+        deadline = time.monotonic() + 60
+        while gate.waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the engine delivers the report on its next poll
+        release.set()
+
+    threads = [threading.Thread(target=other_session), threading.Thread(target=release_once_queued)]
+    threads[0].start()
+    assert holding.wait(10)
+    threads[1].start()
+    try:
+        app = started_app()
+        upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+        choose(app, "Provider", "local")
+        enhance(app)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+    assert "Waiting for a free slot: place 1" in markdown_texts(app)
+    assert attempts_rows(app)[-1]["Outcome"] == "ok"
+
+
+# ------------------------------------------------------------------------------------------------ history
+
+
+def test_runs_are_listed_on_the_history_page():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "lanczos")
+    enhance(app)
+    choose(app, "Provider", "hf")
+    enhance(app)  # a failed run is history too
+    app.switch_page("pages/history.py")
+    app.run()
+    assert not app.exception
+    rows = app.dataframe[0].value.to_dict("records")
+    assert [row["Produced by"] for row in rows] == ["✗ failed", "Lanczos"]
+    assert rows[1]["Input"] == "32 × 24" and rows[1]["Scale"] == "4x" and rows[1]["Source"] == "astronaut.png"
+    assert rows[1]["Thumbnail"].startswith("data:image/png;base64,")
+    assert "not configured" in rows[0]["Error"]
+    assert metrics(app)["Runs recorded"] == "2"
+
+
+def test_an_unwritable_history_still_delivers_the_image(monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("HDCORE_DATA_DIR", str(blocker))
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "lanczos")
+    enhance(app)
+    [warning] = app.warning
+    assert warning.value.startswith("This run was not saved to the history: cannot open history")
+    assert app.get("download_button") and metrics(app)["Output"] == "128 × 96"
+    app.switch_page("pages/history.py")
+    app.run()
+    assert not app.exception and app.warning[0].value.startswith("The history cannot be read")
+
+
+def test_empty_history_says_so():
+    app = started_app("pages/history.py")
+    assert app.info[0].value.startswith("No runs yet")
+
+
+# ---------------------------------------------------------------------------------------------- secrets
+
+
+def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd):
+    """Both tokens set (one as a Streamlit secret, one in the environment), every cloud tier configured and
+    failing against a closed port on 127.0.0.1, a run that falls back to the local tier, a probe of every
+    tier, and every page: the sentinel values appear in no element, no block and no log line."""
+    caplog.set_level(logging.DEBUG)
+    dead = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
+    monkeypatch.setenv("HDCORE_HF_BASE_URL", dead)
+    monkeypatch.setenv("REPLICATE_BASE_URL", dead)
+    monkeypatch.setenv("HDCORE_SPACE", dead + "/")
+
+    app = AppTest.from_file(APP, default_timeout=240)
+    app.secrets["HUGGINGFACE_TOKEN"] = HF_SENTINEL
+    app.run()
+    assert not app.exception
+    seen = [rendered_text(app)]
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    app.radio[0].set_value(2)
+    enhance(app)
+    rows = attempts_rows(app)
+    assert [row["Provider"] for row in rows] == ["Hugging Face", "Replicate", "HF Space", "Local"]
+    assert [row["Outcome"] for row in rows][:3] == ["error"] * 3  # each cloud tier was called with its token
+    assert rows[-1]["Outcome"] == "ok"
+    seen.append(rendered_text(app))
+
+    app.switch_page("pages/providers.py")
+    app.run()
+    for tier in ("hf", "replicate", "space"):
+        next(button for button in app.button if button.key == f"probe-{tier}").click().run()
+        assert not app.exception
+        seen.append(rendered_text(app))
+    assert any("failed" in element.value for element in app.error)
+    app.switch_page("pages/history.py")
+    app.run()
+    assert not app.exception
+    seen.append(rendered_text(app))
+
+    everything = "\n".join(seen) + caplog.text + "".join(capfd.readouterr())
+    assert "Hugging Face" in everything and "astronaut.png" in everything  # the scan does see the pages
+    assert HF_SENTINEL not in everything
+    assert REPLICATE_SENTINEL not in everything

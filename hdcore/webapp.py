@@ -1,0 +1,959 @@
+"""Every decision the web app makes, in plain Python: the Streamlit pages only lay out what this module decides.
+
+Nothing here imports Streamlit, so all of it is unit-tested without a browser or a script runner
+(``tests/test_webapp.py``): settings from secrets and the environment, tier labels, which options apply to which
+provider and model, the narration of a run from its progress events, the attempts table, the latency chart,
+session totals, the comparison slider (``hdcore.compare_slider``), the 1:1 crops, the provider and price tables,
+and the History rows.
+
+No function here returns a token: settings are turned into a ``Config`` (whose tokens are ``Secret`` objects),
+tiers are described by ``Engine.describe`` (configured or not, never the value), and every message shown to a
+person goes through ``redact`` with the configured tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import compare_slider, images
+from .attempts import Attempt
+from .config import DEFAULT_MAX_INPUT_PIXELS, Config
+from .engine import SCALES, EnhanceResult, Engine, ProgressEvent
+from .errors import AllTiersFailed, Cancelled, HDCoreError
+from .history import HistoryError, HistoryStore, RunRecord
+from .local_models import PRESETS
+from .prices import RUN, SECOND, PriceTable, model_name
+
+# ------------------------------------------------------------------------------------------------ settings
+
+# What the uploader accepts (the browser filters by extension; hdcore then sniffs the content, never the name).
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+UPLOAD_FORMATS_TEXT = "PNG, JPEG, WebP, BMP, TIFF or GIF"
+
+# The largest file an accepted image can be: every pixel stored raw at 4 bytes (8-bit RGBA or CMYK in an
+# uncompressed BMP or TIFF; 16-bit gray is 2 bytes), plus 1 MiB for headers, EXIF and ICC profiles.
+RAW_BYTES_PER_PIXEL = 4
+HEADER_ALLOWANCE_MB = 1
+MIB = 1024 * 1024  # Streamlit's server.maxUploadSize counts megabytes of 1024 * 1024 bytes
+
+
+def upload_limit_mb(max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> int:
+    """``server.maxUploadSize`` for hdcore's input limit: 16 MP x 4 bytes = 64 MiB, + 1 = 65."""
+    return math.ceil(max_input_pixels * RAW_BYTES_PER_PIXEL / MIB) + HEADER_ALLOWANCE_MB
+
+
+def settings_from(environ: Mapping[str, str], secrets: Mapping[str, Any] | None) -> dict[str, str]:
+    """The environment overlaid with the top-level scalar values of Streamlit secrets (secrets win).
+
+    Tables (``[section]``) in secrets.toml are left alone: hdcore's settings are all top-level names.
+    TOML numbers and booleans become text, as they would be in the environment.
+    """
+    merged = {str(key): str(value) for key, value in environ.items()}
+    for key, value in (secrets or {}).items():
+        if isinstance(value, bool):
+            merged[str(key)] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            merged[str(key)] = str(value)
+    return merged
+
+
+def settings_key(settings: Mapping[str, str]) -> str:
+    """A fingerprint of the settings hdcore reads (tokens included, hashed): the shared engine's cache key.
+
+    Only a SHA-256 digest leaves this function, so the key can be logged or hashed by a cache without
+    carrying a token. Unrelated environment variables do not change it.
+    """
+    relevant = sorted((k, v) for k, v in settings.items() if _is_hdcore_setting(k))
+    digest = hashlib.sha256(repr(relevant).encode("utf-8")).hexdigest()
+    return digest[:32]
+
+
+def _is_hdcore_setting(name: str) -> bool:
+    return name.startswith(("HDCORE_", "REPLICATE_")) or name == "HUGGINGFACE_TOKEN"
+
+
+def load_config(settings: Mapping[str, str]) -> Config:
+    """hdcore's ``Config`` from merged settings; raises ``ConfigError`` with a one-line reason."""
+    return Config.from_env(settings)
+
+
+def secret_values(config: Config) -> list[str]:
+    """The token values to blank out of anything shown (longest first, so overlapping ones are fully hidden)."""
+    values = [s.reveal() for s in (config.huggingface_token, config.replicate_api_token) if s]
+    return sorted({v for v in values if v}, key=len, reverse=True)
+
+
+def redact(text: str, config: Config | None) -> str:
+    """``text`` with every configured token replaced by ********. hdcore's messages never carry one; this is
+    the app's second line of defence for text that did not come from hdcore."""
+    if config is None:
+        return text
+    for value in secret_values(config):
+        text = text.replace(value, "********")
+    return text
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def error_message(error: BaseException, config: Config | None = None) -> str:
+    """A one-line, token-free message for any error."""
+    text = one_line(str(error))
+    if not isinstance(error, HDCoreError):
+        text = f"unexpected {type(error).__name__}" + (f": {text}" if text else "")
+    return redact(text or type(error).__name__, config)
+
+
+# ------------------------------------------------------------------------------------------------- tiers
+
+SHORT_LABELS = {"hf": "Hugging Face", "replicate": "Replicate", "space": "HF Space", "local": "Local", "lanczos": "Lanczos"}
+AUTO = "auto"
+
+
+def short_label(name: str) -> str:
+    return SHORT_LABELS.get(name, name.replace("_", " ").title())
+
+
+@dataclass(frozen=True)
+class ModelView:
+    name: str
+    scales: tuple[int, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class TierView:
+    """One tier as people see it (never its token)."""
+
+    name: str
+    label: str  # the provider's own label, e.g. "Hugging Face Inference"
+    short: str  # e.g. "Hugging Face"
+    configured: bool
+    status: str  # "configured" or "not configured (set HUGGINGFACE_TOKEN)"
+    in_auto_chain: bool
+    timeout_s: float | None
+    models: tuple[ModelView, ...]
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return tuple(sorted({s for m in self.models for s in m.scales}))
+
+
+def tier_view(engine: Engine, name: str) -> TierView:
+    described = engine.describe(name)
+    return TierView(
+        name=name,
+        label=described["label"],
+        short=short_label(name),
+        configured=bool(described["configured"]),
+        status=described["status"],
+        in_auto_chain=bool(described["in_auto_chain"]),
+        timeout_s=described["timeout_s"],
+        models=tuple(ModelView(m["name"], tuple(m["scales"]), m["description"]) for m in described["models"]),
+    )
+
+
+def tier_views(engine: Engine) -> list[TierView]:
+    """Every tier the registry knows, in registry order (the auto chain first, then e.g. the baseline)."""
+    return [tier_view(engine, name) for name in engine.registry.names()]
+
+
+def provider_options(engine: Engine) -> list[str]:
+    """The provider override's choices: "auto", then every tier, configured or not (never hidden)."""
+    return [AUTO, *engine.registry.names()]
+
+
+def provider_label(engine: Engine, name: str) -> str:
+    if name == AUTO:
+        return "Auto (" + " → ".join(short_label(t) for t in engine.plan(AUTO)) + ")"
+    tier = tier_view(engine, name)
+    return tier.short if tier.configured else f"{tier.short} — not configured"
+
+
+DEFAULT_MODEL = ""  # the model choice meaning "the tier's default" (a select box cannot show None as a choice)
+
+
+def model_options(engine: Engine, provider: str) -> list[str]:
+    """DEFAULT_MODEL (each tier's default for the scale and options), then the tier's models; auto: the default."""
+    if provider == AUTO:
+        return [DEFAULT_MODEL]
+    return [DEFAULT_MODEL, *(m.name for m in tier_view(engine, provider).models)]
+
+
+def model_label(model: str | None) -> str:
+    return "Default for the scale" if not model else model
+
+
+def chosen_model(choice: str | None) -> str | None:
+    """The model for ``Engine.enhance``: None for the default."""
+    return choice or None
+
+
+def scale_options(engine: Engine, provider: str, model: str | None = DEFAULT_MODEL) -> list[int]:
+    """The scales the chosen provider (and model) can deliver; for auto, what any configured tier delivers.
+
+    A tier that reports no models (e.g. nothing installed) or a choice nobody can serve falls back to every
+    scale, so the page always offers something and the run explains what went wrong.
+    """
+    if provider == AUTO:
+        tiers = [tier_view(engine, name) for name in engine.plan(AUTO)]
+        scales = {s for tier in tiers if tier.configured for s in tier.scales}
+    else:
+        tier = tier_view(engine, provider)
+        models = [m for m in tier.models if not model or m.name == model]
+        scales = {s for m in models for s in m.scales}
+    return sorted(scales & set(SCALES)) or list(SCALES)
+
+
+def default_scale(options: Sequence[int]) -> int:
+    return 4 if 4 in options else max(options)
+
+
+# ----------------------------------------------------------------------------------------------- options
+
+FACE_ENHANCE = "face_enhance"
+PROMPT = "prompt"
+PRESET = "preset"
+LOCAL = "local"
+
+# Which (tier, model) pairs read which option. Models are compared without a ":version" pin.
+OPTION_MODELS: dict[str, frozenset[tuple[str, str]]] = {
+    FACE_ENHANCE: frozenset({("replicate", "nightmareai/real-esrgan")}),
+    PROMPT: frozenset({("hf", "stabilityai/stable-diffusion-x4-upscaler"),
+                       ("replicate", "batouresearch/magic-image-refiner")}),
+}
+PRESET_LABELS = {"fast": f"Fast ({PRESETS['fast']})", "best": f"Best ({PRESETS['best']})"}
+PRESET_HELP = (
+    f"Fast: {PRESETS['fast']}, a 1 MP photo to 4x in about 10 s on 2 CPU cores. "
+    f"Best: {PRESETS['best']}, sharper, about 2 minutes per megapixel on a CPU."
+)
+OUTPUT_FORMATS = tuple(images.FORMATS)
+FORMAT_LABELS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
+FORMAT_HELP = "PNG is lossless and keeps transparency; a JPEG of a transparent image is written as PNG."
+
+
+def tiers_that_run(engine: Engine, provider: str) -> list[str]:
+    """The tiers a run would try: for auto, the configured ones of the chain; a named tier always."""
+    if provider != AUTO:
+        return [provider]
+    return [name for name in engine.plan(AUTO) if engine.provider(name).is_configured()]
+
+
+def model_for(engine: Engine, tier: str, model: str | None, scale: int) -> str | None:
+    """The model ``tier`` would run: the chosen one if it serves it, else its default for ``scale``."""
+    provider = engine.provider(tier)
+    if model is not None and provider.serves(model):
+        return model
+    try:
+        return provider.default_model(scale, {})
+    except HDCoreError:
+        return None
+
+
+def applicable_options(engine: Engine, provider: str, model: str | None, scale: int) -> frozenset[str]:
+    """The options worth showing: face enhance (Replicate's Real-ESRGAN), prompt (SD x4 on Hugging Face, the
+    Magic Image Refiner on Replicate), local preset (the local tier with no model chosen)."""
+    model = chosen_model(model)
+    shown: set[str] = set()
+    for tier in tiers_that_run(engine, provider):
+        if tier == LOCAL and model is None:
+            shown.add(PRESET)
+        tier_model = model_for(engine, tier, model, scale)
+        if tier_model is None:
+            continue
+        for option, pairs in OPTION_MODELS.items():
+            if (tier, model_name(tier_model)) in pairs:
+                shown.add(option)
+    return frozenset(shown)
+
+
+def enhance_options(
+    shown: Iterable[str], *, face_enhance: bool = False, prompt: str = "", preset: str | None = None
+) -> dict[str, Any]:
+    """The keyword options for ``Engine.enhance``: only those that apply, and only when set."""
+    shown = set(shown)
+    options: dict[str, Any] = {}
+    if FACE_ENHANCE in shown and face_enhance:
+        options[FACE_ENHANCE] = True
+    if PROMPT in shown and prompt.strip():
+        options[PROMPT] = prompt.strip()
+    if PRESET in shown and preset:
+        options[PRESET] = preset
+    return options
+
+
+def quality_applies(output_format: str) -> bool:
+    return images.DEFAULT_QUALITY.get(output_format) is not None
+
+
+def default_quality(output_format: str) -> int | None:
+    return images.DEFAULT_QUALITY.get(output_format)
+
+
+# ------------------------------------------------------------------------------------------------ upload
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """An upload that decoded: its size and format, and an 8-bit copy for the comparison and the crops."""
+
+    name: str
+    size: tuple[int, int]
+    format: str
+    mode: str
+    byte_count: int
+    warnings: tuple[str, ...]
+    image: Image.Image  # 8-bit RGB / RGBA / L / LA at full size, orientation applied
+
+    @property
+    def summary(self) -> str:
+        width, height = self.size
+        return f"{width} × {height} px · {human_bytes(self.byte_count)} {self.format or 'image'}"
+
+
+def inspect_upload(name: str, data: bytes, config: Config) -> UploadInfo:
+    """Decode an upload as the engine will (format sniffed, EXIF orientation, pixel limit from the header).
+
+    Raises ``InvalidInput`` with hdcore's one-line reason for anything unusable.
+    """
+    source = images.load_image(data, max_pixels=config.max_input_pixels)
+    color = np.rint(np.clip(source.color, 0, 1) * 255).astype(np.uint8)
+    alpha = None if source.alpha is None else np.rint(np.clip(source.alpha, 0, 1) * 255).astype(np.uint8)
+    if source.grayscale:
+        planes = color[:, :, 0] if alpha is None else np.stack([color[:, :, 0], alpha], axis=2)
+    else:
+        planes = color if alpha is None else np.concatenate([color, alpha[:, :, None]], axis=2)
+    return UploadInfo(
+        name=name,
+        size=source.size,
+        format=source.format,
+        mode=source.mode,
+        byte_count=len(data),
+        warnings=tuple(source.warnings),
+        image=Image.fromarray(planes),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- narration
+
+
+@dataclass(frozen=True)
+class Narration:
+    """What one progress event changes on the page."""
+
+    label: str  # the st.status label
+    line: str | None = None  # a line to add under the status, if any
+    progress: tuple[float, str] | None = None  # (fraction, text) for the progress bar, if any
+    clear_progress: bool = False
+
+
+class Narrator:
+    """Turns the engine's ProgressEvents into the words the page shows while a run goes on.
+
+    "Hugging Face: timed out after 10.0 s → Replicate…" as the label; one line per tier tried; the local tier's
+    tiles as a progress bar; "Waiting for a free slot: place N" while the local tier queues behind other jobs.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.label = "Starting…"
+        self._last_failure: str | None = None
+
+    def feed(self, event: ProgressEvent) -> Narration:
+        name = short_label(event.provider)
+        if event.stage == "start":
+            model = f" ({event.model})" if event.model else ""
+            line = f"{name}{model}: trying…"
+            self.label = (f"{self._last_failure} → " if self._last_failure else "") + f"{name}…"
+            return self._say(line, clear_progress=True)
+        if event.stage == "waiting":
+            self.label = f"{name}: waiting for a free slot: place {event.done}"
+            return self._say(f"Waiting for a free slot: place {event.done}")
+        if event.stage == "progress":
+            total = max(event.total, 1)
+            text = f"{name}: tile {min(event.done, total)} of {total}"
+            return Narration(self.label, progress=(min(1.0, event.done / total), text))
+        if event.stage == "ok":
+            self.label = f"{name}: done in {event.message}" if event.message else f"{name}: done"
+            return self._say(self.label, clear_progress=True)
+        if event.stage == "failed":
+            self._last_failure = f"{name}: {event.message or 'failed'}"
+            self.label = self._last_failure
+            return self._say(self._last_failure, clear_progress=True)
+        if event.stage == "skipped":
+            return self._say(f"{name}: skipped, {event.message}" if event.message else f"{name}: skipped")
+        return Narration(self.label)
+
+    @staticmethod
+    def markdown(line: str) -> str:
+        """A narration line as markdown that shows exactly its text."""
+        return _md(line)
+
+    def _say(self, line: str, clear_progress: bool = False) -> Narration:
+        self.lines.append(line)
+        return Narration(self.label, line=line, clear_progress=clear_progress)
+
+
+class ProgressRelay:
+    """Hands each ProgressEvent to ``render`` (the page); when ``render`` raises, the run is cancelled.
+
+    The engine calls back on the caller's thread, where Streamlit raises its stop/rerun request (the user changed
+    something, or pressed Stop) from the next element call. The relay keeps that exception, sets ``cancel`` so
+    the engine abandons the tier at its next poll (Replicate predictions and Space jobs are cancelled, a queued
+    local job leaves the line), and ``reraise`` hands it back once the engine has returned.
+    """
+
+    def __init__(self, render: Callable[[ProgressEvent], None]):
+        self.render = render
+        self.cancel = threading.Event()
+        self.interrupted: BaseException | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.interrupted is not None:
+            return
+        try:
+            self.render(event)
+        except BaseException as error:  # noqa: BLE001 - every kind, Streamlit's control flow included
+            self.interrupted = error
+            self.cancel.set()
+
+    def reraise(self) -> None:
+        if self.interrupted is not None:
+            raise self.interrupted
+
+
+def done_label(result: EnhanceResult) -> str:
+    return (
+        f"Done by {short_label(result.provider)} ({result.model}) in {result.latency_s:.2f} s"
+        + (f" · {money(result.cost_usd)}" if result.cost_usd else "")
+    )
+
+
+# --------------------------------------------------------------------------------------------------- a run
+
+
+@dataclass(frozen=True)
+class EnhanceRequest:
+    """Everything the page collected for one run."""
+
+    data: bytes
+    source_name: str
+    scale: int
+    provider: str = AUTO
+    model: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    output_format: str = "png"
+    quality: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    """The result of one run, or its readable failure; kept in the session to show until the next run."""
+
+    request: EnhanceRequest
+    result: EnhanceResult | None = None
+    encoded: images.EncodedImage | None = None
+    error: str = ""  # one line; "" on success
+    failed_attempts: list[Attempt] = field(default_factory=list)  # when every tier failed
+    time: float = 0.0
+    source: UploadInfo | None = None  # the decoded upload: the "before" of the comparison and the crops
+    narration: list[str] = field(default_factory=list)  # what the status said while the run went on
+    _slider: compare_slider.Slider | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.encoded is not None
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self.result.attempts if self.result is not None else self.failed_attempts
+
+    @property
+    def warnings(self) -> list[str]:
+        notes = list(self.result.warnings) if self.result else []
+        notes += list(self.encoded.warnings) if self.encoded else []
+        return notes
+
+    @property
+    def notes(self) -> str:
+        """The result's and the encoder's warnings on one line (e.g. "device: cpu (2 threads) · 4x reached by
+        2x then 2x"); "" when there are none."""
+        return " · ".join(self.warnings)
+
+    @property
+    def download_name(self) -> str:
+        fmt = self.encoded.format if self.encoded else self.request.output_format
+        return download_name(self.request.source_name, self.request.scale, fmt)
+
+
+def run_enhance(
+    engine: Engine,
+    request: EnhanceRequest,
+    *,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    source: UploadInfo | None = None,
+    clock: Callable[[], float] | None = None,
+) -> RunOutcome:
+    """One run through the engine, never raising for the user's input, a tier's failure or a bug in a tier:
+    each becomes ``RunOutcome.error``, a one-line message (for "every tier failed": each tier's reason).
+
+    ``Cancelled`` (the caller's own cancel) is raised: the page is going away and shows nothing.
+    """
+    now = (clock or time.time)()
+    outcome = RunOutcome(request=request, time=now, source=source)
+    try:
+        result = engine.enhance(
+            request.data, request.scale, request.provider, request.model,
+            progress=progress, cancel=cancel, **dict(request.options),
+        )  # fmt: skip
+        encoded = result.encode(request.output_format, request.quality)
+    except Cancelled:
+        raise
+    except AllTiersFailed as error:
+        outcome.failed_attempts = scrubbed(error.attempts, engine.config)
+        outcome.error = error_message(error, engine.config)
+        return outcome
+    except Exception as error:  # bad input, bad option, or a bug: a message, never a crashed session
+        outcome.error = error_message(error, engine.config)
+        return outcome
+    result.attempts = scrubbed(result.attempts, engine.config)
+    outcome.result, outcome.encoded = result, encoded
+    return outcome
+
+
+def scrubbed(attempts: Iterable[Attempt], config: Config) -> list[Attempt]:
+    """The attempts with any configured token blanked out of their reasons (shown, and stored in the history).
+    hdcore's tiers never put one there; a bug's message ("unexpected ...: <text>") might."""
+    return [dataclasses.replace(a, reason=redact(a.reason, config)) if a.reason else a for a in attempts]
+
+
+def failure_title(outcome: RunOutcome) -> str:
+    return "Every tier failed" if outcome.failed_attempts else "Cannot enhance this image"
+
+
+def failure_lines(attempts: Sequence[Attempt]) -> list[str]:
+    """One line per tier tried: "Hugging Face: not configured (set HUGGINGFACE_TOKEN)"."""
+    return [f"{short_label(a.provider)}: {a.reason or a.outcome}" for a in attempts]
+
+
+def failure_markdown(outcome: RunOutcome) -> str:
+    """The st.error body: the title, then each tier's reason as a list (or the one-line reason)."""
+    if not outcome.failed_attempts:
+        return outcome.error
+    items = "\n".join(f"- **{short_label(a.provider)}**: {_md(a.reason or a.outcome)}" for a in outcome.failed_attempts)
+    return f"**Every tier failed.**\n\n{items}"
+
+
+def _md(text: str) -> str:
+    """Text safe inside Streamlit markdown: no emphasis, links, HTML or $…$ maths from a server's message."""
+    for char in "\\`*[]<>$~|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def record_outcome(store: HistoryStore | None, outcome: RunOutcome) -> str | None:
+    """Write the run to the history; returns a warning to show when the store cannot be written (the image is
+    still delivered), or None. A run whose input never decoded is not recorded: no tier saw it."""
+    if store is None:
+        return None
+    try:
+        if outcome.ok:
+            store.record_result(outcome.result, source_name=outcome.request.source_name, when=outcome.time)
+        elif outcome.source is not None:
+            error = AllTiersFailed(outcome.failed_attempts) if outcome.failed_attempts else HDCoreError(outcome.error)
+            store.record_failure(
+                error, input_size=outcome.source.size, scale=outcome.request.scale,
+                source_name=outcome.request.source_name, thumbnail_of=outcome.source.image, when=outcome.time,
+            )  # fmt: skip
+    except HistoryError as error:
+        return f"This run was not saved to the history: {one_line(str(error))}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------- result views
+
+
+def human_bytes(count: int) -> str:
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} MB"
+    if count >= 1_000:
+        return f"{count / 1_000:.0f} KB"
+    return f"{count} B"
+
+
+def money(usd: float) -> str:
+    if usd == 0:
+        return "$0"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+def seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:g} s"
+
+
+def download_name(source_name: str, scale: int, output_format: str) -> str:
+    stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "image"
+    extension = {"jpeg": "jpg"}.get(output_format, output_format)
+    return f"{stem}_x{scale}.{extension}"
+
+
+def output_summary(outcome: RunOutcome) -> str:
+    """ "128 × 96 px · 24 KB PNG" """
+    assert outcome.result is not None and outcome.encoded is not None
+    width, height = outcome.result.output_size
+    return f"{width} × {height} px · {human_bytes(len(outcome.encoded.data))} {outcome.encoded.format.upper()}"
+
+
+@dataclass(frozen=True)
+class Headline:
+    label: str
+    value: str
+    help: str = ""
+
+
+def headline(outcome: RunOutcome) -> list[Headline]:
+    """The run in five figures: who produced it, output size, file size, time and cost."""
+    result, encoded = outcome.result, outcome.encoded
+    assert result is not None and encoded is not None
+    width, height = result.output_size
+    tried = sum(1 for a in result.attempts if a.outcome != "skipped")
+    return [
+        Headline("Produced by", short_label(result.provider), result.model or ""),
+        Headline("Output", f"{width} × {height}", f"{result.scale}x of {result.input_size[0]} × {result.input_size[1]}"),
+        Headline("File", human_bytes(len(encoded.data)), encoded.format.upper()),
+        Headline("Time", f"{result.latency_s:.2f} s", f"{tried} tier(s) tried"),
+        Headline("Cost", money(result.cost_usd), "sum over the tiers tried"),
+    ]
+
+
+def comparison(outcome: RunOutcome) -> compare_slider.Slider:
+    """The before/after slider for a successful run (built once per outcome)."""
+    assert outcome.result is not None
+    if outcome._slider is None:
+        result = outcome.result
+        before = outcome.source.image if outcome.source is not None else _input_of(result)
+        width, height = result.output_size
+        outcome._slider = compare_slider.slider(
+            before,
+            result.image,
+            before_label=f"Before · {before.width}×{before.height}",
+            after_label=f"After · {width}×{height} · {short_label(result.provider)}",
+            caption=f"Drag the divider (or focus it and use the arrow keys). {output_summary(outcome)}",
+        )
+    return outcome._slider
+
+
+def _input_of(result: EnhanceResult) -> Image.Image:
+    """Without the upload, the best "before" there is: the output shrunk back to the input's size."""
+    return compare_slider.to_display(result.image).resize(result.input_size, Image.Resampling.LANCZOS)
+
+
+CROP_SIDE = 320  # output pixels shown 1:1 in the detail view
+
+
+def crop_pair(
+    before: Image.Image, after: Image.Image, center: tuple[float, float], side: int = CROP_SIDE
+) -> tuple[Image.Image, Image.Image, tuple[int, int, int, int]]:
+    """The same region of the output at 1:1 and of the input enlarged to match (nearest neighbour: the
+    original pixels, as blocks). ``center`` is (x, y) in 0..1 of the image. Returns (before, after, box)."""
+    out_w, out_h = after.size
+    crop_w, crop_h = min(side, out_w), min(side, out_h)
+    left = _clamped(round(center[0] * out_w - crop_w / 2), out_w - crop_w)
+    top = _clamped(round(center[1] * out_h - crop_h / 2), out_h - crop_h)
+    box = (left, top, left + crop_w, top + crop_h)
+    after_crop = compare_slider.to_display(after.crop(box))
+    fx, fy = before.width / out_w, before.height / out_h
+    source_box = (left * fx, top * fy, (left + crop_w) * fx, (top + crop_h) * fy)
+    before_crop = compare_slider.to_display(before).resize(
+        (crop_w, crop_h), Image.Resampling.NEAREST, box=source_box
+    )
+    return before_crop, after_crop, box
+
+
+def _clamped(value: int, upper: int) -> int:
+    return max(0, min(value, max(upper, 0)))
+
+
+# ------------------------------------------------------------------------------------- attempts and totals
+
+COST_BASIS = {"measured": "measured", "estimated": "estimated", "none": "no charge"}
+ATTEMPT_COLUMNS = ("Tier", "Provider", "Model", "Outcome", "Reason", "Latency (s)", "Cost (USD)", "Cost basis")
+
+
+def attempt_rows(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
+    """This run's attempts as table rows: tier, provider, model, outcome, reason, latency, cost.
+
+    A skipped tier was never called: its latency and cost are empty rather than a misleading 0.
+    """
+    rows = []
+    for a in attempts:
+        called = a.outcome != "skipped"
+        rows.append(
+            {
+                "Tier": a.tier,
+                "Provider": short_label(a.provider),
+                "Model": a.model or "",
+                "Outcome": a.outcome,
+                "Reason": a.reason,
+                "Latency (s)": round(a.latency_s, 3) if called else None,
+                "Cost (USD)": round(a.cost_usd, 6) if called else None,
+                "Cost basis": COST_BASIS.get(a.cost_kind, a.cost_kind) if called else "",
+            }
+        )
+    return rows
+
+
+OUTCOME_COLORS = {"ok": "#16a34a", "timeout": "#f59e0b", "error": "#dc2626", "skipped": "#9ca3af"}
+
+
+def latency_chart_rows(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
+    """One bar per tier actually tried (skipped tiers took no time), labelled in chain order and coloured by
+    outcome (green ok, amber timeout, red error)."""
+    return [
+        {
+            "Tier": f"{a.tier}. {short_label(a.provider)}",
+            "Latency (s)": round(a.latency_s, 3),
+            "Outcome": a.outcome,
+            "Color": OUTCOME_COLORS.get(a.outcome, OUTCOME_COLORS["error"]),
+        }
+        for a in attempts
+        if a.outcome != "skipped"
+    ]
+
+
+@dataclass
+class SessionTotals:
+    """What this browser session has run so far: runs, cost, and latency per provider."""
+
+    runs: int = 0
+    succeeded: int = 0
+    cost_usd: float = 0.0
+    wins: dict[str, int] = field(default_factory=dict)
+    tried: dict[str, int] = field(default_factory=dict)
+    latency_sum: dict[str, float] = field(default_factory=dict)
+    cost_by_provider: dict[str, float] = field(default_factory=dict)
+
+    def record(self, outcome: RunOutcome) -> None:
+        if not outcome.attempts and not outcome.ok:
+            return  # the input never reached a tier (e.g. a bad file): not a run
+        self.runs += 1
+        if outcome.ok:
+            self.succeeded += 1
+            winner = outcome.result.provider
+            self.wins[winner] = self.wins.get(winner, 0) + 1
+        for attempt in outcome.attempts:
+            self.cost_usd += attempt.cost_usd
+            if attempt.outcome == "skipped":
+                continue
+            name = attempt.provider
+            self.tried[name] = self.tried.get(name, 0) + 1
+            self.latency_sum[name] = self.latency_sum.get(name, 0.0) + attempt.latency_s
+            self.cost_by_provider[name] = self.cost_by_provider.get(name, 0.0) + attempt.cost_usd
+
+    def mean_latency(self, provider: str) -> float | None:
+        count = self.tried.get(provider, 0)
+        return self.latency_sum[provider] / count if count else None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per provider tried this session: attempts, wins, mean latency, cost."""
+        return [
+            {
+                "Provider": short_label(name),
+                "Tried": self.tried[name],
+                "Produced": self.wins.get(name, 0),
+                "Mean latency (s)": round(self.latency_sum[name] / self.tried[name], 3),
+                "Cost (USD)": round(self.cost_by_provider.get(name, 0.0), 6),
+            }
+            for name in sorted(self.tried, key=lambda n: -self.tried[n])
+        ]
+
+    @property
+    def headline(self) -> list[Headline]:
+        return [
+            Headline("Runs this session", str(self.runs), f"{self.succeeded} produced an image"),
+            Headline("Total cost", money(self.cost_usd), "every tier tried, this session"),
+        ]
+
+
+# ------------------------------------------------------------------------------------------ providers page
+
+
+def tier_rows(engine: Engine) -> list[dict[str, Any]]:
+    """The Providers page's table: one row per tier, configured ✓ or what is missing, never a token."""
+    chain = engine.plan(AUTO)
+    rows = []
+    for tier in tier_views(engine):
+        rows.append(
+            {
+                "Tier": tier.short,
+                "Provider": tier.name,
+                "Status": "✓ configured" if tier.configured else f"✗ {tier.status}",
+                "Auto chain": f"#{chain.index(tier.name) + 1}" if tier.name in chain else "only when chosen",
+                "Timeout": seconds(tier.timeout_s),
+                "Scales": ", ".join(f"{s}x" for s in tier.scales) or "–",
+                "Models": len(tier.models),
+            }
+        )
+    return rows
+
+
+def model_rows(tier: TierView) -> list[dict[str, Any]]:
+    return [
+        {"Model": m.name, "Scales": ", ".join(f"{s}x" for s in m.scales), "Description": m.description}
+        for m in tier.models
+    ]
+
+
+FREE_TIERS = {
+    "hf": "free tier / Pro subscription: recorded as $0",
+    "space": "free (the Space's own hardware): recorded as $0",
+    "local": "this machine's CPU/GPU: $0",
+    "lanczos": "no model: $0",
+}
+
+
+def price_rows(config: Config) -> list[dict[str, Any]]:
+    """The price table in force (defaults plus HDCORE_PRICES overrides), per run and per second."""
+    table = PriceTable.from_config(config)
+    rows = []
+    for key, usd in table.prices.items():
+        if key.startswith(RUN):
+            model = key[len(RUN) :]
+            hardware = table.hardware.get(model, "")
+            rows.append({"Tier": "Replicate", "Item": model, "Unit": "per run (estimate)", "USD": usd,
+                         "Note": f"runs on {hardware}" if hardware else ""})
+        elif key.startswith(SECOND):
+            hardware = key[len(SECOND) :]
+            users = sorted(m for m, h in table.hardware.items() if h == hardware)
+            rows.append({"Tier": "Replicate", "Item": hardware, "Unit": "per second (measured)", "USD": usd,
+                         "Note": ", ".join(users)})
+    for name, note in FREE_TIERS.items():
+        rows.append({"Tier": short_label(name), "Item": "every run", "Unit": "per run", "USD": 0.0, "Note": note})
+    return rows
+
+
+def local_settings_rows(config: Config) -> list[dict[str, str]]:
+    return [
+        {"Setting": "Preset", "Value": f"{config.local_preset} ({PRESETS[config.local_preset]})"},
+        {"Setting": "Device", "Value": config.local_device},
+        {"Setting": "Jobs at once (HDCORE_LOCAL_JOBS)", "Value": str(config.local_jobs)},
+        {"Setting": "CPU threads", "Value": str(config.local_threads or "every core")},
+        {"Setting": "Tile", "Value": str(config.local_tile or "automatic per model")},
+        {"Setting": "Max input", "Value": f"{config.max_input_pixels:,} px"},
+        {"Setting": "Max output", "Value": f"{config.max_output_pixels:,} px"},
+        {"Setting": "History folder (HDCORE_DATA_DIR)", "Value": config.data_dir},
+    ]
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    level: str  # "success", "warning" (skipped) or "error"
+    text: str
+
+
+def probe_report(attempt: Attempt, config: Config | None = None) -> ProbeReport:
+    name = short_label(attempt.provider)
+    if attempt.ok:
+        cost = f", {money(attempt.cost_usd)} ({attempt.cost_kind})" if attempt.cost_usd else ""
+        return ProbeReport("success", f"{name} answered in {attempt.latency_s:.2f} s with {attempt.model}{cost}.")
+    if attempt.outcome == "skipped":
+        return ProbeReport("warning", redact(f"{name} was not called: {attempt.reason}", config))
+    return ProbeReport("error", redact(f"{name} failed ({attempt.outcome}) after {attempt.latency_s:.2f} s: "
+                                       f"{attempt.reason}", config))
+
+
+def probe(engine: Engine, name: str) -> ProbeReport:
+    try:
+        return probe_report(engine.probe(name), engine.config)
+    except Exception as error:  # a probe must never crash the page
+        return ProbeReport("error", f"{short_label(name)}: {error_message(error, engine.config)}")
+
+
+# -------------------------------------------------------------------------------------------- history page
+
+HISTORY_PAGE_SIZE = 50
+
+
+def history_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """The History page's table: time, thumbnail, input, scale, winner, per-tier latency and cost, totals."""
+    rows = []
+    for run in runs:
+        width, height = run.input_size
+        rows.append(
+            {
+                "Time": datetime.fromtimestamp(run.time, tz=timezone.utc),
+                "Thumbnail": thumbnail_uri(run.thumbnail),
+                "Source": run.source_name,
+                "Input": f"{width} × {height}",
+                "Scale": f"{run.scale}x",
+                "Produced by": short_label(run.provider) if run.success and run.provider else "✗ failed",
+                "Latency (s)": round(run.latency_s, 3),
+                "Cost (USD)": round(run.cost_usd, 6),
+                "Tiers": tiers_text(run),
+                "Model": run.model or "",
+                "Error": run.error,
+            }
+        )
+    return rows
+
+
+def tiers_text(run: RunRecord) -> str:
+    """ "Hugging Face: timeout 10.00 s · Local: ok 0.41 s (+2 skipped)": each tier called, with its latency and
+    its cost when it had one; the tiers skipped without a call are only counted."""
+    parts, skipped = [], 0
+    for a in run.attempts:
+        if a.outcome == "skipped":
+            skipped += 1
+            continue
+        cost = f" {money(a.cost_usd)}" if a.cost_usd else ""
+        parts.append(f"{short_label(a.provider)}: {a.outcome} {a.latency_s:.2f} s{cost}")
+    text = " · ".join(parts) or "no tier called"
+    return text + (f" (+{skipped} skipped)" if skipped else "")
+
+
+def thumbnail_uri(png: bytes | None) -> str | None:
+    return None if not png else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def history_summary(runs: Sequence[RunRecord], total: int) -> list[Headline]:
+    succeeded = sum(1 for r in runs if r.success)
+    shown = len(runs)
+    rate = f"{succeeded / shown:.0%}" if shown else "–"
+    return [
+        Headline("Runs recorded", f"{total:,}"),
+        Headline("Succeeded (this page)", rate, f"{succeeded} of {shown}"),
+        Headline("Cost (this page)", money(sum(r.cost_usd for r in runs))),
+    ]
+
+
+def page_count(total: int, size: int = HISTORY_PAGE_SIZE) -> int:
+    return max(1, math.ceil(total / size))
+
+
+# ----------------------------------------------------------------------------------------------- sidebar
+
+
+def sidebar_lines(engine: Engine) -> list[str]:
+    """One line per tier: ✓ configured / ○ not configured (with what to set)."""
+    lines = []
+    for tier in tier_views(engine):
+        if tier.configured:
+            lines.append(f"✓ **{tier.short}**")
+        else:
+            lines.append(f"○ {tier.short}  \n:small[:gray[{_md(tier.status)}]]")
+    return lines
+

@@ -1,0 +1,134 @@
+"""What every page shares, in one place: settings, the shared engine and history store, the sidebar, and a run
+narrated live. Streamlit glue only; every decision is in ``hdcore.webapp``. (Not a page: st.navigation lists
+the pages explicitly, so this module is only imported.)"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+import hdcore
+from hdcore import webapp
+from hdcore.errors import ConfigError, HDCoreError
+from hdcore.history import HistoryStore
+
+
+def _secrets() -> dict:
+    """Top-level values of st.secrets; none when there is no secrets.toml (or it cannot be read)."""
+    try:
+        return st.secrets.to_dict()
+    except FileNotFoundError:  # StreamlitSecretNotFoundError: no file, or one that does not parse
+        return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_engine(settings_key: str, _settings: dict[str, str]) -> hdcore.Engine:
+    # One engine per configuration for the whole process: every session shares its providers, and the local
+    # tier's models (loaded once per process) and job gate (HDCORE_LOCAL_JOBS) behind it.
+    return hdcore.Engine(webapp.load_config(_settings))
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_history(folder: str) -> HistoryStore:
+    return HistoryStore.in_folder(folder)  # opens the SQLite file on first use, not here
+
+
+def engine() -> hdcore.Engine:
+    """The shared engine for the current settings (secrets over the environment). A bad setting stops the page
+    with its one-line reason."""
+    settings = webapp.settings_from(os.environ, _secrets())
+    try:
+        return _shared_engine(webapp.settings_key(settings), settings)
+    except ConfigError as error:
+        st.error(f"The configuration cannot be used: {webapp.one_line(str(error))}")
+        st.stop()
+
+
+def history() -> HistoryStore:
+    return _shared_history(os.path.abspath(engine().config.data_dir))
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.markdown("#### Tiers")
+        st.markdown("  \n".join(webapp.sidebar_lines(engine())))
+        st.caption(
+            "Tokens come from `.streamlit/secrets.toml` or the environment and are never shown. "
+            "Probe each tier on the Providers page."
+        )
+
+
+def headline(figures: list[webapp.Headline]) -> None:
+    for column, figure in zip(st.columns(len(figures)), figures):
+        column.metric(figure.label, figure.value, help=figure.help or None)
+
+
+def run_live(request: webapp.EnhanceRequest, source: webapp.UploadInfo | None) -> webapp.RunOutcome:
+    """Run ``request`` with an st.status narrating each tier and a progress bar following the local tier's tiles.
+
+    If Streamlit interrupts the script (the user changed something, or pressed Stop), the run is cancelled rather
+    than left working for nobody, and the interruption goes on as Streamlit expects. A run that finishes is kept
+    (``keep``) either way.
+    """
+    narrator = webapp.Narrator()
+    with st.status("Enhancing…", expanded=True) as status:
+        bar = st.empty()
+
+        def show(event: hdcore.ProgressEvent) -> None:
+            said = narrator.feed(event)
+            if said.line:
+                st.markdown(narrator.markdown(said.line))
+            status.update(label=said.label)
+            if said.progress:
+                bar.progress(*said.progress)
+            elif said.clear_progress:
+                bar.empty()
+
+        relay = webapp.ProgressRelay(show)
+        try:
+            outcome = webapp.run_enhance(engine(), request, progress=relay, cancel=relay.cancel, source=source)
+        except hdcore.Cancelled:
+            relay.reraise()  # Streamlit's stop/rerun request, handed back now that the run is cancelled
+            raise
+        outcome.narration = list(narrator.lines)
+        if relay.interrupted is not None:
+            keep(outcome)  # it finished anyway: keep it (and its history record) for the page that comes next
+            relay.reraise()
+        bar.empty()
+        if outcome.ok:
+            status.update(label=webapp.done_label(outcome.result), state="complete", expanded=False)
+        else:
+            status.update(label=webapp.failure_title(outcome), state="error", expanded=False)
+    keep(outcome)
+    return outcome
+
+
+def keep(outcome: webapp.RunOutcome) -> None:
+    """The run becomes this session's last one, counts in its totals, and goes into the persistent history."""
+    st.session_state["outcome"] = outcome
+    st.session_state.setdefault("totals", webapp.SessionTotals()).record(outcome)
+    record(outcome)
+
+
+def past_status(outcome: webapp.RunOutcome) -> None:
+    """The finished run's status, as it ended, on the reruns after it."""
+    if outcome.ok:
+        label, state = webapp.done_label(outcome.result), "complete"
+    else:
+        label, state = webapp.failure_title(outcome), "error"
+    with st.status(label, state=state, expanded=False):
+        for line in outcome.narration:
+            st.markdown(webapp.Narrator.markdown(line))
+
+
+def record(outcome: webapp.RunOutcome) -> None:
+    """Add the run to the persistent history; a store that cannot be written is a warning, never a lost image."""
+    try:
+        store = history()
+    except HDCoreError as error:
+        st.warning(f"This run was not saved to the history: {webapp.one_line(str(error))}")
+        return
+    warning = webapp.record_outcome(store, outcome)
+    if warning:
+        st.warning(warning)

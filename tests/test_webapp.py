@@ -1,0 +1,579 @@
+"""hdcore.webapp and hdcore.compare_slider: every decision the Streamlit pages make, tested without Streamlit."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hdcore import compare_slider, webapp
+from hdcore.attempts import Attempt, Cost
+from hdcore.config import Config
+from hdcore.engine import Engine, ProgressEvent
+from hdcore.errors import Cancelled, ConfigError, InvalidInput, ProviderTimeout
+from hdcore.history import HistoryStore
+from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
+
+REPO = Path(__file__).resolve().parent.parent
+HF_SENTINEL = "hf_SENTINEL_never_shown_1234567890"
+REPLICATE_SENTINEL = "r8_SENTINEL_never_shown_0987654321"
+
+
+def engine_with(**settings: str) -> Engine:
+    return Engine(Config.from_env(settings))
+
+
+def event(provider: str, stage: str, done: int = 0, total: int = 0, message: str = "", tier: int = 1,
+          model: str | None = "m") -> ProgressEvent:  # fmt: skip
+    return ProgressEvent(tier, provider, model, stage, done, total, message)
+
+
+def request_for(image: Image.Image, **changes) -> webapp.EnhanceRequest:
+    fields = dict(data=png_bytes(image), source_name="photo.png", scale=2, provider="auto")
+    fields.update(changes)
+    return webapp.EnhanceRequest(**fields)
+
+
+def scripted_engine(*providers: ScriptedProvider, config: Config | None = None) -> Engine:
+    return Engine(config or Config(), scripted_registry(*providers))
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+def test_upload_limit_matches_the_streamlit_config():
+    settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert webapp.upload_limit_mb() == 65  # 16 MP x 4 bytes = 64 MiB, + 1 MiB of headers
+    assert settings["server"]["maxUploadSize"] == webapp.upload_limit_mb(Config().max_input_pixels)
+    assert settings["browser"]["gatherUsageStats"] is False
+
+
+def test_upload_limit_follows_the_pixel_limit():
+    assert webapp.upload_limit_mb(1_000_000) == 5  # 4 MB raw = 3.8 MiB -> 4, + 1
+    assert webapp.upload_limit_mb(2 * 16_777_216) == 129
+
+
+def test_secrets_override_the_environment_and_only_scalars_count():
+    merged = webapp.settings_from(
+        {"HUGGINGFACE_TOKEN": "from-env", "HDCORE_HF_TIMEOUT": "10", "PATH": "/bin"},
+        {"HUGGINGFACE_TOKEN": HF_SENTINEL, "HDCORE_HF_TIMEOUT": 5, "HDCORE_LOCAL_JOBS": 2,
+         "flag": True, "section": {"HDCORE_ORDER": "local"}},
+    )  # fmt: skip
+    assert merged["HUGGINGFACE_TOKEN"] == HF_SENTINEL
+    assert merged["HDCORE_HF_TIMEOUT"] == "5" and merged["HDCORE_LOCAL_JOBS"] == "2" and merged["flag"] == "true"
+    assert "HDCORE_ORDER" not in merged and merged["PATH"] == "/bin"
+    config = webapp.load_config(merged)
+    assert config.huggingface_token.reveal() == HF_SENTINEL and HF_SENTINEL not in repr(config)
+    assert config.timeout_for("hf") == 5.0 and config.local_jobs == 2
+    assert webapp.settings_from({"A": "1"}, None) == {"A": "1"}
+
+
+def test_settings_key_changes_with_hdcore_settings_only_and_hides_tokens():
+    base = {"HUGGINGFACE_TOKEN": HF_SENTINEL, "HOME": "/root"}
+    key = webapp.settings_key(base)
+    assert HF_SENTINEL not in key and re.fullmatch(r"[0-9a-f]{32}", key)
+    assert webapp.settings_key({**base, "HOME": "/elsewhere"}) == key
+    assert webapp.settings_key({**base, "HUGGINGFACE_TOKEN": "other"}) != key
+    assert webapp.settings_key({**base, "HDCORE_LOCAL_JOBS": "2"}) != key
+    assert webapp.settings_key({**base, "REPLICATE_API_TOKEN": "x"}) != key
+
+
+def test_the_secrets_example_documents_every_setting_with_valid_values():
+    example = (REPO / ".streamlit" / "secrets.toml.example").read_text()
+    uncommented = "\n".join(re.sub(r"^# ([A-Z][A-Z0-9_]+ = )", r"\1", line) for line in example.splitlines())
+    values = tomllib.loads(uncommented)
+    read_by_hdcore = set(re.findall(r'text\("([A-Z0-9_]+)"\)', (REPO / "hdcore" / "config.py").read_text()))
+    read_by_hdcore |= {f"HDCORE_{tier.upper()}_TIMEOUT" for tier in ("hf", "replicate", "space", "local")}
+    read_by_hdcore -= {"HDCORE_REPLICATE_BASE_URL", "HDCORE_HF_MODEL_X3"}  # an alias, and a model with no default
+    assert read_by_hdcore <= set(values), read_by_hdcore - set(values)
+    config = webapp.load_config(webapp.settings_from({}, values))  # every documented value is a valid one
+    assert config.huggingface_token and config.local_jobs == 1 and config.data_dir == "data"
+    assert "secrets.toml" in (REPO / ".gitignore").read_text()
+
+
+def test_bad_settings_raise_a_config_error():
+    with pytest.raises(ConfigError, match="HDCORE_LOCAL_PRESET"):
+        webapp.load_config({"HDCORE_LOCAL_PRESET": "bogus"})
+
+
+def test_redaction_blanks_every_configured_token():
+    config = webapp.load_config({"HUGGINGFACE_TOKEN": HF_SENTINEL, "REPLICATE_API_TOKEN": REPLICATE_SENTINEL})
+    text = f"failed with {HF_SENTINEL} and {REPLICATE_SENTINEL}"
+    assert webapp.redact(text, config) == "failed with ******** and ********"
+    assert webapp.redact(text, None) == text
+    message = webapp.error_message(RuntimeError(f"boom\n{HF_SENTINEL}"), config)
+    assert message == "unexpected RuntimeError: boom ********"
+    assert webapp.error_message(InvalidInput("bad\nfile")) == "bad file"
+
+
+def test_webapp_never_imports_streamlit():
+    code = "import sys, hdcore.webapp, hdcore.compare_slider; sys.exit('streamlit' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------------- tiers
+
+
+def test_every_tier_is_offered_and_unconfigured_ones_say_so():
+    engine = engine_with()
+    assert webapp.provider_options(engine) == ["auto", "hf", "replicate", "space", "local", "lanczos"]
+    labels = [webapp.provider_label(engine, name) for name in webapp.provider_options(engine)]
+    assert labels == [
+        "Auto (Hugging Face → Replicate → HF Space → Local)",
+        "Hugging Face — not configured",
+        "Replicate — not configured",
+        "HF Space — not configured",
+        "Local",
+        "Lanczos",
+    ]
+    configured = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL)
+    assert webapp.provider_label(configured, "hf") == "Hugging Face"
+    assert webapp.provider_label(configured, "space") == "HF Space"  # the seed's Space, with the HF token
+
+
+def test_tier_views_never_carry_a_token():
+    engine = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL, REPLICATE_API_TOKEN=REPLICATE_SENTINEL)
+    shown = repr(webapp.tier_views(engine)) + repr(webapp.tier_rows(engine)) + repr(webapp.sidebar_lines(engine))
+    assert HF_SENTINEL not in shown and REPLICATE_SENTINEL not in shown
+    rows = {row["Provider"]: row for row in webapp.tier_rows(engine)}
+    assert rows["hf"]["Status"] == "✓ configured" and rows["hf"]["Auto chain"] == "#1"
+    assert rows["lanczos"]["Auto chain"] == "only when chosen"
+    assert rows["hf"]["Timeout"] == "10 s" and rows["local"]["Timeout"] == "none"
+
+
+def test_missing_tokens_are_named_in_the_tier_rows_and_sidebar():
+    engine = engine_with()
+    rows = {row["Provider"]: row for row in webapp.tier_rows(engine)}
+    assert rows["hf"]["Status"] == "✗ not configured (set HUGGINGFACE_TOKEN)"
+    assert rows["local"]["Status"] == "✓ configured"
+    lines = webapp.sidebar_lines(engine)
+    assert lines[0].startswith("○ Hugging Face") and "HUGGINGFACE_TOKEN" in lines[0]
+    assert "✓ **Local**" in lines
+
+
+def test_model_choices_per_provider():
+    engine = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL)
+    assert webapp.model_options(engine, "auto") == [webapp.DEFAULT_MODEL]
+    assert webapp.model_options(engine, "hf") == [
+        "", "nightmareai/real-esrgan", "stabilityai/stable-diffusion-x4-upscaler",
+    ]  # fmt: skip
+    assert "waifu2x-photo" in webapp.model_options(engine, "local")
+    assert webapp.model_label("") == "Default for the scale" and webapp.model_label("m") == "m"
+    assert webapp.chosen_model("") is None and webapp.chosen_model("m") == "m"
+
+
+def test_scales_follow_the_chosen_provider_and_model():
+    engine = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL)
+    assert webapp.scale_options(engine, "auto") == [2, 3, 4]
+    assert webapp.scale_options(engine, "hf") == [2, 4]  # no 3x model configured there
+    assert webapp.scale_options(engine, "hf", "stabilityai/stable-diffusion-x4-upscaler") == [4]
+    assert webapp.scale_options(engine, "hf", "nightmareai/real-esrgan") == [2]
+    assert webapp.scale_options(engine, "local", "waifu2x-photo") == [2, 3, 4]
+    assert webapp.scale_options(engine_with(), "hf") == [2, 4]  # an unconfigured tier still shows its scales
+    assert webapp.default_scale([2, 4]) == 4 and webapp.default_scale([2]) == 2
+
+
+# ----------------------------------------------------------------------------------------------- options
+
+
+def test_options_shown_where_they_apply():
+    plain = engine_with()
+    assert webapp.applicable_options(plain, "auto", None, 4) == {webapp.PRESET}
+    assert webapp.applicable_options(plain, "local", "", 4) == {webapp.PRESET}
+    assert webapp.applicable_options(plain, "local", "waifu2x-anime", 2) == set()
+    assert webapp.applicable_options(plain, "lanczos", None, 2) == set()
+
+    tokens = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL, REPLICATE_API_TOKEN=REPLICATE_SENTINEL)
+    assert webapp.applicable_options(tokens, "auto", None, 4) == {webapp.PRESET, webapp.FACE_ENHANCE, webapp.PROMPT}
+    assert webapp.applicable_options(tokens, "auto", None, 2) == {webapp.PRESET, webapp.FACE_ENHANCE}
+    assert webapp.applicable_options(tokens, "hf", None, 4) == {webapp.PROMPT}  # SD x4 at 4x
+    assert webapp.applicable_options(tokens, "hf", None, 2) == set()  # Real-ESRGAN at 2x takes no prompt
+    assert webapp.applicable_options(tokens, "replicate", None, 4) == {webapp.FACE_ENHANCE}
+    refiner = "batouresearch/magic-image-refiner"
+    assert webapp.applicable_options(tokens, "replicate", refiner, 4) == {webapp.PROMPT}
+    # a forced tier shows its options even before its token is set
+    assert webapp.applicable_options(plain, "replicate", None, 2) == {webapp.FACE_ENHANCE}
+
+
+def test_only_applicable_options_reach_the_engine():
+    shown = {webapp.PRESET, webapp.FACE_ENHANCE}
+    options = webapp.enhance_options(shown, face_enhance=True, prompt="sharp", preset="best")
+    assert options == {"face_enhance": True, "preset": "best"}
+    assert webapp.enhance_options(shown, face_enhance=False, preset=None) == {}
+    assert webapp.enhance_options({webapp.PROMPT}, prompt="  a cat  ") == {"prompt": "a cat"}
+    assert webapp.enhance_options({webapp.PROMPT}, prompt="   ") == {}
+
+
+def test_quality_applies_to_lossy_formats_only():
+    assert webapp.OUTPUT_FORMATS == ("png", "jpeg", "webp")
+    assert not webapp.quality_applies("png") and webapp.default_quality("png") is None
+    assert webapp.quality_applies("jpeg") and webapp.default_quality("jpeg") == 92
+    assert webapp.quality_applies("webp") and webapp.default_quality("webp") == 90
+
+
+# ---------------------------------------------------------------------------------------------- narration
+
+
+def test_narration_of_a_fallback_chain():
+    narrator = webapp.Narrator()
+    said = narrator.feed(event("hf", "start", model="stabilityai/stable-diffusion-x4-upscaler"))
+    assert said.label == "Hugging Face…" and said.line == "Hugging Face (stabilityai/stable-diffusion-x4-upscaler): trying…"
+    said = narrator.feed(event("hf", "failed", message="timed out after 10.0 s"))
+    assert said.line == "Hugging Face: timed out after 10.0 s"
+    said = narrator.feed(event("replicate", "start", tier=2, model="nightmareai/real-esrgan"))
+    assert said.label == "Hugging Face: timed out after 10.0 s → Replicate…"
+    said = narrator.feed(event("space", "skipped", tier=3, message="not configured (set HDCORE_SPACE)"))
+    assert said.line == "HF Space: skipped, not configured (set HDCORE_SPACE)"
+    said = narrator.feed(event("local", "waiting", 2, tier=4))
+    assert said.line == "Waiting for a free slot: place 2" and "place 2" in said.label
+    said = narrator.feed(event("local", "progress", 3, 12, tier=4))
+    assert said.progress == (0.25, "Local: tile 3 of 12") and said.line is None
+    said = narrator.feed(event("local", "ok", message="0.4 s", tier=4))
+    assert said.label == "Local: done in 0.4 s" and said.clear_progress
+    assert narrator.lines[-1] == "Local: done in 0.4 s" and len(narrator.lines) == 6
+
+
+def test_narration_lines_are_shown_as_plain_text():
+    assert webapp.Narrator.markdown("cost $5 *now* [x](y) <b>") == r"cost \$5 \*now\* \[x\](y) \<b\>"
+
+
+# --------------------------------------------------------------------------------------------------- a run
+
+
+def test_a_successful_run_is_encoded_and_described():
+    engine = scripted_engine(ScriptedProvider(Config(), "fast", cost=Cost(0.002, "estimated")))
+    image = photo((20, 10))
+    source = webapp.inspect_upload("photo.png", png_bytes(image), engine.config)
+    outcome = webapp.run_enhance(engine, request_for(image, output_format="jpeg", quality=80), source=source,
+                                 clock=lambda: 1234.0)  # fmt: skip
+    assert outcome.ok and outcome.error == "" and outcome.time == 1234.0
+    assert outcome.encoded.format == "jpeg" and outcome.download_name == "photo_x2.jpg"
+    assert webapp.output_summary(outcome).startswith("40 × 20 px · ") and webapp.output_summary(outcome).endswith(" JPEG")
+    figures = {h.label: h.value for h in webapp.headline(outcome)}
+    assert figures == {"Produced by": "Fast", "Output": "40 × 20", "File": figures["File"], "Time": figures["Time"],
+                       "Cost": "$0.0020"}  # fmt: skip
+    assert webapp.done_label(outcome.result).startswith("Done by Fast (m-default) in ")
+
+
+def test_every_tier_failing_lists_each_reason():
+    def late(request):
+        raise ProviderTimeout("timed out after 10.0 s", provider="slow")
+
+    engine = scripted_engine(ScriptedProvider(Config(), "slow", late), ScriptedProvider(Config(), "off", configured=False))
+    outcome = webapp.run_enhance(engine, request_for(photo((8, 8))))
+    assert not outcome.ok and webapp.failure_title(outcome) == "Every tier failed"
+    assert webapp.failure_lines(outcome.attempts) == ["Slow: timed out after 10.0 s", "Off: not configured (set OFF_TOKEN)"]
+    text = webapp.failure_markdown(outcome)
+    assert text.startswith("**Every tier failed.**") and "- **Off**: not configured (set OFF_TOKEN)" in text
+
+
+def test_bad_input_and_bad_options_become_one_line_messages():
+    engine = scripted_engine(ScriptedProvider(Config(), "fast"))
+    bad = webapp.run_enhance(engine, request_for(photo((8, 8)), data=b"just some text, not an image"))
+    assert not bad.ok and bad.attempts == [] and "\n" not in bad.error and "text" in bad.error
+    assert webapp.failure_title(bad) == "Cannot enhance this image" and webapp.failure_markdown(bad) == bad.error
+    quality = webapp.run_enhance(engine, request_for(photo((8, 8)), output_format="jpeg", quality=500))
+    assert not quality.ok and "quality" in quality.error
+
+
+def test_a_tier_bug_never_shows_a_token():
+    def leaky(request):
+        raise RuntimeError(f"bug while sending {HF_SENTINEL}")
+
+    config = Config.from_env({"HUGGINGFACE_TOKEN": HF_SENTINEL})
+    engine = scripted_engine(ScriptedProvider(config, "leaky", leaky), ScriptedProvider(config, "fast"), config=config)
+    outcome = webapp.run_enhance(engine, request_for(photo((8, 8))))
+    assert outcome.ok
+    assert outcome.attempts[0].reason == "unexpected RuntimeError: bug while sending ********"
+    assert HF_SENTINEL not in repr(webapp.attempt_rows(outcome.attempts))
+
+
+def test_a_cancelled_run_raises():
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        webapp.run_enhance(scripted_engine(ScriptedProvider(Config(), "fast")), request_for(photo((8, 8))),
+                           cancel=cancel)  # fmt: skip
+
+
+def test_progress_events_reach_the_callback():
+    seen: list[str] = []
+    engine = scripted_engine(ScriptedProvider(Config(), "fast"))
+    webapp.run_enhance(engine, request_for(photo((8, 8))), progress=lambda e: seen.append(e.stage))
+    assert seen == ["start", "ok"]
+
+
+# ----------------------------------------------------------------------------------------------- uploads
+
+
+def test_inspect_upload_decodes_as_the_engine_does():
+    info = webapp.inspect_upload("a.png", png_bytes(photo((30, 20))), Config())
+    assert info.size == (30, 20) and info.format == "PNG" and info.image.mode == "RGB"
+    assert info.summary.startswith("30 × 20 px · ") and info.summary.endswith("PNG")
+    rgba = Image.new("RGBA", (4, 3), (10, 20, 30, 128))
+    assert webapp.inspect_upload("t.png", png_bytes(rgba), Config()).image.mode == "RGBA"
+    gray = webapp.inspect_upload("g.png", png_bytes(Image.new("L", (4, 3), 77)), Config())
+    assert gray.image.mode == "L" and gray.image.getpixel((0, 0)) == 77
+    with pytest.raises(InvalidInput, match="text"):
+        webapp.inspect_upload("n.png", b"plain text, no picture", Config())
+    with pytest.raises(InvalidInput):
+        webapp.inspect_upload("big.png", png_bytes(photo((30, 20))), Config(max_input_pixels=100))
+
+
+# ------------------------------------------------------------------------------------------- result views
+
+
+def test_human_figures():
+    assert webapp.human_bytes(999) == "999 B" and webapp.human_bytes(24_400) == "24 KB"
+    assert webapp.human_bytes(3_200_000) == "3.2 MB"
+    assert webapp.money(0) == "$0" and webapp.money(0.0019) == "$0.0019" and webapp.money(12.5) == "$12.50"
+    assert webapp.seconds(None) == "none" and webapp.seconds(10.0) == "10 s"
+    assert webapp.download_name("my photo.jpeg", 4, "png") == "my_photo_x4.png"
+    assert webapp.download_name("noext", 2, "jpeg") == "noext_x2.jpg"
+    assert webapp.download_name("../..", 2, "webp") == "image_x2.webp"
+
+
+def test_attempt_rows_and_latency_chart():
+    attempts = [
+        Attempt(1, "hf", None, "skipped", "not configured (set HUGGINGFACE_TOKEN)"),
+        Attempt(2, "replicate", "nightmareai/real-esrgan", "timeout", "timed out after 30.0 s", 30.01234),
+        Attempt(3, "local", "waifu2x-photo", "ok", "", 0.41, 0.0, "none", (64, 48)),
+    ]
+    rows = webapp.attempt_rows(attempts)
+    assert list(rows[0]) == list(webapp.ATTEMPT_COLUMNS)
+    assert rows[0]["Provider"] == "Hugging Face" and rows[0]["Latency (s)"] is None and rows[0]["Cost (USD)"] is None
+    assert rows[1] == {"Tier": 2, "Provider": "Replicate", "Model": "nightmareai/real-esrgan", "Outcome": "timeout",
+                       "Reason": "timed out after 30.0 s", "Latency (s)": 30.012, "Cost (USD)": 0.0,
+                       "Cost basis": "no charge"}  # fmt: skip
+    bars = webapp.latency_chart_rows(attempts)
+    assert [b["Tier"] for b in bars] == ["2. Replicate", "3. Local"]
+    assert [b["Color"] for b in bars] == [webapp.OUTCOME_COLORS["timeout"], webapp.OUTCOME_COLORS["ok"]]
+
+
+def test_session_totals():
+    totals = webapp.SessionTotals()
+    engine = scripted_engine(ScriptedProvider(Config(), "fast", cost=Cost(0.01, "estimated")))
+    ok = webapp.run_enhance(engine, request_for(photo((8, 8))))
+    failed = webapp.RunOutcome(request_for(photo((8, 8))), failed_attempts=[
+        Attempt(1, "fast", "m", "timeout", "slow", 2.0), Attempt(2, "off", None, "skipped", "no token")])
+    not_a_run = webapp.RunOutcome(request_for(photo((8, 8))), error="not an image")
+    for outcome in (ok, failed, not_a_run):
+        totals.record(outcome)
+    assert totals.runs == 2 and totals.succeeded == 1 and totals.cost_usd == pytest.approx(0.01)
+    assert totals.mean_latency("fast") == pytest.approx((ok.attempts[0].latency_s + 2.0) / 2)
+    assert totals.mean_latency("off") is None
+    [row] = totals.rows()
+    assert row["Provider"] == "Fast" and row["Tried"] == 2 and row["Produced"] == 1 and row["Cost (USD)"] == 0.01
+    assert [h.value for h in totals.headline] == ["2", "$0.0100"]
+
+
+def test_crop_pair_shows_the_same_spot_at_one_to_one():
+    before = Image.fromarray(np.arange(10 * 8 * 3, dtype=np.uint8).reshape(8, 10, 3))
+    after = before.resize((40, 32), Image.Resampling.NEAREST)
+    left, right, box = webapp.crop_pair(before, after, (0.5, 0.5), side=16)
+    assert left.size == right.size == (16, 16) and box == (12, 8, 28, 24)
+    assert np.array_equal(np.asarray(left), np.asarray(right))  # nearest both ways: the same pixels
+    _, _, corner = webapp.crop_pair(before, after, (1.0, 1.0), side=16)
+    assert corner == (24, 16, 40, 32)  # clamped inside the image
+    small_left, small_right, whole = webapp.crop_pair(before, after, (0.0, 0.0), side=500)
+    assert whole == (0, 0, 40, 32) and small_right.size == (40, 32)
+
+
+def test_comparison_is_built_once_per_outcome():
+    engine = scripted_engine(ScriptedProvider(Config(), "fast"))
+    image = photo((20, 10))
+    source = webapp.inspect_upload("photo.png", png_bytes(image), engine.config)
+    outcome = webapp.run_enhance(engine, request_for(image), source=source)
+    slider = webapp.comparison(outcome)
+    assert slider is webapp.comparison(outcome)
+    assert "Before · 20×10" in slider.html and "After · 40×20 · Fast" in slider.html
+    outcome._slider, outcome.source = None, None
+    assert "Before · 20×10" in webapp.comparison(outcome).html  # without the upload: the output shrunk back
+
+
+# ------------------------------------------------------------------------------------------------- slider
+
+
+def data_uris(document: str) -> list[str]:
+    return re.findall(r'src="(data:[^"]+)"', document)
+
+
+def decoded(uri: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+
+
+def test_slider_is_self_contained_and_works_offline():
+    slider = compare_slider.slider(photo((32, 24)), photo((128, 96)), caption="a <caption>")
+    document = slider.html
+    without_images = re.sub(r'src="data:[^"]+"', 'src=""', document)
+    assert "http:" not in without_images and "https:" not in without_images and "://" not in without_images
+    assert "<link" not in document and "@import" not in document and "url(" not in document
+    assert re.findall(r'src="([^"]*)"', without_images) == ["", ""]  # the only sources: the two data URIs
+    assert "default-src 'none'" in document  # the browser itself refuses any fetch
+    uris = data_uris(document)
+    assert len(uris) == 2 and all(u.startswith("data:image/jpeg;base64,") for u in uris)
+    assert decoded(uris[0]).size == (128, 96) and decoded(uris[1]).size == (32, 24)  # after, then before
+    assert "a &lt;caption&gt;" in document
+    assert 'role="slider"' in document and 'tabindex="0"' in document and 'aria-valuenow="50"' in document
+    for handler in ("pointerdown", "pointermove", "keydown", "ArrowLeft", "Home", "End"):
+        assert handler in document
+    assert slider.width == compare_slider.MIN_DISPLAY_WIDTH and slider.height > 96
+
+
+def test_slider_keeps_transparency_over_a_checkerboard():
+    clear = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
+    slider = compare_slider.slider(clear.resize((16, 16)), clear)
+    uris = data_uris(slider.html)
+    assert all(u.startswith("data:image/png;base64,") for u in uris)
+    assert decoded(uris[0]).mode == "RGBA" and "conic-gradient" in slider.html
+    opaque = Image.new("RGBA", (8, 8), (1, 2, 3, 255))
+    assert compare_slider.data_uri(opaque).startswith("data:image/jpeg")  # all-opaque alpha carries nothing
+
+
+def test_slider_images_are_shrunk_to_display_size():
+    big = Image.new("RGB", (3000, 1000), (40, 80, 120))
+    assert compare_slider.display_size(big.size) == (1200, 400)
+    assert compare_slider.display_size((100, 50)) == (100, 50)  # never enlarged
+    slider = compare_slider.slider(big.resize((750, 250)), big)
+    assert [decoded(u).size for u in data_uris(slider.html)] == [(1200, 400), (750, 250)]
+    assert slider.width == 1200 and "aspect-ratio: 1200 / 400" in slider.html
+
+
+def test_slider_shows_16_bit_gray_without_clipping():
+    deep = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
+    assert deep.mode.startswith("I")
+    shown = compare_slider.to_display(deep)
+    assert shown.mode == "RGB" and shown.getpixel((0, 0)) == (255, 255, 255)
+    assert compare_slider.to_display(Image.new("LA", (2, 2))).mode == "RGBA"
+    assert compare_slider.to_display(Image.new("P", (2, 2))).mode == "RGB"
+
+
+def test_slider_start_position_is_clamped():
+    assert 'data-position="100"' in compare_slider.slider(photo((8, 8)), photo((16, 16)), start=250).html
+
+
+# ------------------------------------------------------------------------------------------ providers page
+
+
+def test_price_rows_show_the_table_in_force():
+    rows = webapp.price_rows(Config())
+    by_item = {(r["Tier"], r["Item"]): r for r in rows}
+    assert by_item[("Replicate", "nightmareai/real-esrgan")]["USD"] == 0.0019
+    assert by_item[("Replicate", "gpu-t4")]["Unit"] == "per second (measured)"
+    assert by_item[("Hugging Face", "every run")]["USD"] == 0.0
+    overridden = webapp.price_rows(Config.from_env({"HDCORE_PRICES": '{"run:nightmareai/real-esrgan": 0.5}'}))
+    assert {(r["Item"], r["USD"]) for r in overridden} >= {("nightmareai/real-esrgan", 0.5)}
+
+
+def test_local_settings_rows():
+    rows = {r["Setting"]: r["Value"] for r in webapp.local_settings_rows(Config(data_dir="/tmp/d", local_jobs=2))}
+    assert rows["Preset"] == "fast (waifu2x-photo)" and rows["Jobs at once (HDCORE_LOCAL_JOBS)"] == "2"
+    assert rows["History folder (HDCORE_DATA_DIR)"] == "/tmp/d"
+
+
+def test_probe_reports():
+    ok = webapp.probe_report(Attempt(1, "replicate", "m", "ok", "", 1.234, 0.0019, "estimated"))
+    assert ok == webapp.ProbeReport("success", "Replicate answered in 1.23 s with m, $0.0019 (estimated).")
+    config = Config.from_env({"HUGGINGFACE_TOKEN": HF_SENTINEL})
+    skipped = webapp.probe_report(Attempt(1, "hf", None, "skipped", "not configured"), config)
+    assert skipped.level == "warning" and "not configured" in skipped.text
+    failed = webapp.probe_report(Attempt(1, "hf", "m", "error", f"401 for {HF_SENTINEL}", 0.5), config)
+    assert failed.level == "error" and HF_SENTINEL not in failed.text and "********" in failed.text
+    assert webapp.probe(engine_with(), "hf").level == "warning"  # not configured: nothing is sent
+    assert webapp.probe(engine_with(), "lanczos").level == "success"
+    assert webapp.probe(engine_with(), "nope").level == "error"  # an unknown tier is a message, not a crash
+
+
+# -------------------------------------------------------------------------------------------- history page
+
+
+def test_runs_are_recorded_and_listed(tmp_path: Path):
+    store = HistoryStore.in_folder(tmp_path)
+    engine = scripted_engine(ScriptedProvider(Config(), "fast", cost=Cost(0.002, "measured")))
+    image = photo((20, 10))
+    source = webapp.inspect_upload("photo.png", png_bytes(image), engine.config)
+    ok = webapp.run_enhance(engine, request_for(image), source=source, clock=lambda: 1_700_000_000.0)
+    assert webapp.record_outcome(store, ok) is None
+    failed = webapp.RunOutcome(request_for(image, scale=4), source=source, time=1_700_000_100.0, error="every tier failed",
+                               failed_attempts=[Attempt(1, "hf", "m", "timeout", "timed out after 10.0 s", 10.0)])
+    assert webapp.record_outcome(store, failed) is None
+    assert webapp.record_outcome(store, webapp.RunOutcome(request_for(image), error="not an image")) is None
+    assert webapp.record_outcome(None, ok) is None
+
+    runs = store.runs()
+    assert len(runs) == 2  # the undecodable upload reached no tier and is not a run
+    newest, oldest = webapp.history_rows(runs)
+    assert newest["Produced by"] == "✗ failed" and newest["Scale"] == "4x" and newest["Error"] == "every tier failed (hf: timed out after 10.0 s)"
+    assert newest["Tiers"] == "Hugging Face: timeout 10.00 s"
+    assert oldest["Produced by"] == "Fast" and oldest["Input"] == "20 × 10" and oldest["Source"] == "photo.png"
+    assert oldest["Cost (USD)"] == 0.002 and oldest["Tiers"].startswith("Fast: ok ") and oldest["Tiers"].endswith("$0.0020")
+    assert oldest["Time"].year == 2023 and oldest["Thumbnail"].startswith("data:image/png;base64,")
+    figures = {h.label: h.value for h in webapp.history_summary(runs, store.count())}
+    assert figures == {"Runs recorded": "2", "Succeeded (this page)": "50%", "Cost (this page)": "$0.0020"}
+    store.close()
+
+
+def test_an_unwritable_history_is_a_warning(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    engine = scripted_engine(ScriptedProvider(Config(), "fast"))
+    outcome = webapp.run_enhance(engine, request_for(photo((8, 8))))
+    warning = webapp.record_outcome(HistoryStore.in_folder(blocker), outcome)
+    assert warning.startswith("This run was not saved to the history: cannot open history")
+
+
+def test_history_paging_and_skipped_tiers():
+    assert webapp.page_count(0) == 1 and webapp.page_count(50) == 1 and webapp.page_count(51) == 2
+    assert webapp.thumbnail_uri(None) is None and webapp.thumbnail_uri(b"") is None
+
+
+# ---------------------------------------------------------------------------------------- interruptions
+
+
+class Interrupted(BaseException):
+    """Stands for Streamlit's stop/rerun request, which is a BaseException raised from an element call."""
+
+
+def test_an_interrupted_page_cancels_the_run():
+    def slow(request):
+        request.report(1, 10)
+        time.sleep(5)  # ignores its cancel flag: the engine still stops waiting for it
+        raise AssertionError("never used")
+
+    provider = ScriptedProvider(Config(), "slow", slow)
+    engine = scripted_engine(provider)
+    seen: list[str] = []
+
+    def render(event: ProgressEvent) -> None:
+        seen.append(event.stage)
+        if event.stage == "progress":
+            raise Interrupted()
+
+    relay = webapp.ProgressRelay(render)
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        webapp.run_enhance(engine, request_for(photo((8, 8))), progress=relay, cancel=relay.cancel)
+    assert time.monotonic() - started < 2.0
+    assert isinstance(relay.interrupted, Interrupted) and relay.cancel.is_set()
+    assert len(provider.cancelled) == 1  # the tier was told to stop (a Replicate prediction would be cancelled)
+    assert seen == ["start", "progress"]  # nothing more is rendered once the page is going away
+    with pytest.raises(Interrupted):
+        relay.reraise()
+
+
+def test_a_relay_that_renders_fine_changes_nothing():
+    relay = webapp.ProgressRelay(lambda event: None)
+    outcome = webapp.run_enhance(scripted_engine(ScriptedProvider(Config(), "fast")), request_for(photo((8, 8))),
+                                 progress=relay, cancel=relay.cancel)  # fmt: skip
+    assert outcome.ok and relay.interrupted is None and not relay.cancel.is_set()
+    relay.reraise()  # nothing to hand back
