@@ -54,7 +54,6 @@ from ..errors import (
 )
 from .base import ModelInfo, UpscaleRequest
 from .remote import (
-    ASPECT_TOLERANCE,
     RemoteProvider,
     fitted,
     innermost,
@@ -271,9 +270,10 @@ class SpaceProvider(RemoteProvider):
             color = images.decode_output(data, max_pixels=self._max_answer_pixels(request))
         except InvalidImage as error:
             raise self._error(BadOutput, f"the Space answered with no usable image: {error}", model) from error
-        # The seed Space answers 1024 px wide whatever the input: resized only down (or a rounding short of the
-        # size), since blowing it up to a larger request would hand back less detail than the input itself had.
-        color, warnings = fitted(color, request.output_size, "the Space", shortfall=ASPECT_TOLERANCE)
+        # The seed Space shrinks inputs to 256 px wide before its 4x pass, so it answers 1024 px wide whatever
+        # was asked. Like Replicate's fixed-size refiner, a same-shape answer is resized to the exact size, up
+        # or down, and the warning says so (an upward resize carries less detail than the request implies).
+        color, warnings = fitted(color, request.output_size, "the Space", shortfall=1.0)
         return ProviderOutput(image=color, model=model, cost=Cost(0.0, "estimated"), warnings=warnings)
 
     # --- turning failures into hdcore's errors -------------------------------------------------------

@@ -192,12 +192,12 @@ def aspect_error(got: tuple[int, int], reference: tuple[int, int]) -> float:
 def fitted(
     color: np.ndarray, wanted: tuple[int, int], service: str, shortfall: float = 0.0
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """An answer at least as large as asked, of the same shape, resized to the exact size; else left alone.
+    """An answer of the same shape as asked, resized to the exact size; else left alone for the engine to reject.
 
-    Only down: Lanczos blowing up a smaller answer would pass off the baseline as the tier's work. ``shortfall``
-    is the fraction an answer may still fall short of the size (a service that rounds its own size); the
-    warning names the ``service`` that answered ("Hugging Face returned 1024x1024: resized to ...").
-    Anything else is left for the engine to reject.
+    By default only down (``shortfall`` 0): Lanczos blowing up a smaller answer would pass off the baseline as
+    the tier's work. ``shortfall`` is the fraction an answer may fall short of the size (1.0: any smaller answer,
+    for a service known to answer at a fixed size). The warning names the ``service`` that answered
+    ("Hugging Face returned 1024x1024: resized to ...").
     """
     got = (int(color.shape[1]), int(color.shape[0]))
     if got == wanted or not _resizable(got, wanted, shortfall):
