@@ -16,23 +16,30 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import io
 import math
+import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
+from . import batch as batch_lib
 from . import compare_slider, images
+from . import qa as qa_lib
 from .attempts import Attempt
 from .config import DEFAULT_MAX_INPUT_PIXELS, Config
 from .engine import SCALES, EnhanceResult, Engine, ProgressEvent
-from .errors import AllTiersFailed, Cancelled, HDCoreError
+from .errors import AllTiersFailed, Cancelled, HDCoreError, InvalidInput
 from .history import HistoryError, HistoryStore, RunRecord
 from .local_models import PRESETS
+from .model_selection import AUTO_MODEL
 from .prices import RUN, SECOND, PriceTable, model_name
 
 # ------------------------------------------------------------------------------------------------ settings
@@ -182,18 +189,24 @@ def provider_label(engine: Engine, name: str) -> str:
     return tier.short if tier.configured else f"{tier.short} — not configured"
 
 
+AUTO_MODEL_NOTE = f"{AUTO_MODEL} model: "  # how the local tier's warning about its auto choice begins
 DEFAULT_MODEL = ""  # the model choice meaning "the tier's default" (a select box cannot show None as a choice)
 
 
 def model_options(engine: Engine, provider: str) -> list[str]:
-    """DEFAULT_MODEL (each tier's default for the scale and options), then the tier's models; auto: the default."""
+    """DEFAULT_MODEL (each tier's default for the scale and options), then AUTO_MODEL where the tier picks a model
+    per image (the local tier), then the tier's models; the auto chain: the default only."""
     if provider == AUTO:
         return [DEFAULT_MODEL]
-    return [DEFAULT_MODEL, *(m.name for m in tier_view(engine, provider).models)]
+    models = [m.name for m in tier_view(engine, provider).models]
+    picks = [AUTO_MODEL] if AUTO_MODEL not in models and engine.provider(provider).serves(AUTO_MODEL) else []
+    return [DEFAULT_MODEL, *picks, *models]
 
 
 def model_label(model: str | None) -> str:
-    return "Default for the scale" if not model else model
+    if not model:
+        return "Default for the scale"
+    return "Auto (picked from the image)" if model == AUTO_MODEL else model
 
 
 def chosen_model(choice: str | None) -> str | None:
@@ -489,8 +502,13 @@ class RunOutcome:
     @property
     def notes(self) -> str:
         """The result's and the encoder's warnings on one line (e.g. "device: cpu (2 threads) · 4x reached by
-        2x then 2x"); "" when there are none."""
-        return " · ".join(self.warnings)
+        2x then 2x"); "" when there are none. The auto model's choice is not one of them (``model_choice``)."""
+        return " · ".join(w for w in self.warnings if not w.startswith(AUTO_MODEL_NOTE))
+
+    @property
+    def model_choice(self) -> str:
+        """Why the local tier's auto model picked what it did ("auto model: waifu2x-photo (photo: ...)"), or ""."""
+        return next((w for w in self.warnings if w.startswith(AUTO_MODEL_NOTE)), "")
 
     @property
     def download_name(self) -> str:
@@ -957,3 +975,482 @@ def sidebar_lines(engine: Engine) -> list[str]:
             lines.append(f"○ {tier.short}  \n:small[:gray[{_md(tier.status)}]]")
     return lines
 
+
+
+# ------------------------------------------------------------------------------------------ run quality
+
+
+def decibels(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
+
+
+def quality_figures(outcome: RunOutcome) -> list[Headline]:
+    """The result's quality (``EnhanceResult.quality``, measured once and cached): LR-consistency and sharpness."""
+    assert outcome.result is not None
+    quality = outcome.result.quality
+    sharp = quality.get("sharpness")
+    ssim = quality.get("lr_ssim")
+    return [
+        Headline("LR-PSNR", decibels(quality.get("lr_psnr")),
+                 "The output shrunk back to the input's size, against the input: higher is more faithful."),
+        Headline("LR-SSIM", "–" if ssim is None else f"{ssim:.4f}", "Structural similarity of the same pair (1 = same)."),
+        Headline("Sharpness", "–" if sharp is None else f"{sharp:.1f}",
+                 "Variance of the Laplacian of the output: higher is crisper (or noisier)."),
+    ]  # fmt: skip
+
+
+# -------------------------------------------------------------------------------------------------- QA page
+
+QA_CROP_SIDE = 256  # output pixels of each crop in the QA grid, shown 1:1
+QA_GRID_COLUMNS = 3
+
+
+def qa_entry_options(engine: Engine) -> list[str]:
+    """The QA page's choices: the Lanczos baseline first (always there), then every entry the engine can run."""
+    entries = qa_lib.available_entries(engine)
+    return [qa_lib.BASELINE, *(e for e in entries if e != qa_lib.BASELINE)]
+
+
+def qa_default_entries(engine: Engine) -> list[str]:
+    options = qa_entry_options(engine)
+    return [e for e in (qa_lib.BASELINE, LOCAL) if e in options]
+
+
+def qa_entry_label(entry: str) -> str:
+    """ "local:waifu2x-photo" -> "Local · waifu2x-photo"; "local" -> "Local (default model)"."""
+    provider, model = qa_lib.parse_entry(entry)
+    if provider == qa_lib.BASELINE:
+        return "Lanczos (baseline)"
+    if model is None:
+        return f"{short_label(provider)} (default model)"
+    return f"{short_label(provider)} · {model_label(model)}"
+
+
+@dataclass
+class QAOutcome:
+    """A QA run: one row per entry (failed entries included), or the one-line reason it could not start."""
+
+    rows: list[Any] = field(default_factory=list)  # qa.QARow
+    error: str = ""
+    reference: bool = False
+    scale: int = 2
+    source_name: str = ""
+
+    @property
+    def ok_rows(self) -> list[Any]:
+        return [row for row in self.rows if row.ok]
+
+    @property
+    def csv_name(self) -> str:
+        stem = download_name(self.source_name or "image", self.scale, "csv").rsplit(".", 1)[0]
+        return f"{stem}_{'benchmark' if self.reference else 'qa'}.csv"
+
+
+def run_qa(
+    engine: Engine,
+    data: bytes,
+    entries: Sequence[str],
+    scale: int,
+    *,
+    reference: bool = False,
+    source_name: str = "",
+    on_row: Callable[[Any], None] | None = None,
+    **options: Any,
+) -> QAOutcome:
+    """``qa.compare`` for the page: never raises for the user's input (an unusable image, a reference too small,
+    nothing chosen): each is ``QAOutcome.error``. One entry failing is that row's error; the others go on."""
+    outcome = QAOutcome(reference=reference, scale=scale, source_name=source_name)
+    if not entries:
+        outcome.error = "choose at least one provider"
+        return outcome
+    try:
+        outcome.rows = qa_lib.compare(data, list(entries), scale, engine, reference=reference, on_row=on_row,
+                                      **options)  # fmt: skip
+    except Exception as error:  # bad image or a bug: a message, never a crashed session
+        outcome.error = error_message(error, engine.config)
+    for row in outcome.rows:
+        row.error = redact(one_line(row.error), engine.config)
+    return outcome
+
+
+def qa_table_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """One table row per entry: latency, cost, LR-consistency, sharpness, and (benchmark) PSNR / SSIM."""
+    benchmark = any(row.psnr is not None for row in rows)
+    table = []
+    for row in rows:
+        width, height = row.output_size or (None, None)
+        line = {
+            "Provider / model": row.label,
+            "Outcome": row.outcome,
+            "Latency (s)": round(row.latency_s, 3),
+            "Cost (USD)": round(row.cost_usd, 6),
+            "Output": f"{width} × {height}" if width else "",
+            "LR-PSNR (dB)": _finite(row.lr_psnr, 2),
+            "LR-SSIM": _finite(row.lr_ssim, 4),
+            "Sharpness": _finite(row.sharpness, 1),
+        }
+        if benchmark:
+            line["PSNR (dB)"] = _finite(row.psnr, 2)
+            line["SSIM"] = _finite(row.ssim, 4)
+        line["Notes"] = row.error if not row.ok else " · ".join(row.warnings)
+        table.append(line)
+    return table
+
+
+def _finite(value: float | None, digits: int) -> float | None:
+    """A figure for a table cell; an infinite PSNR (identical images) is shown as an empty cell, not "inf"."""
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+QA_CHARTS = {"PSNR (dB)": "psnr", "SSIM": "ssim", "LR-PSNR (dB)": "lr_psnr", "Sharpness": "sharpness",
+             "Latency (s)": "latency_s"}  # fmt: skip
+
+
+def qa_chart_rows(rows: Sequence[Any], column: str) -> list[dict[str, Any]]:
+    """Bars for one figure (a key of QA_CHARTS), one per successful entry with a finite value."""
+    attribute = QA_CHARTS[column]
+    bars = []
+    for row in rows:
+        value = getattr(row, attribute)
+        if row.ok and value is not None and math.isfinite(value):
+            bars.append({"Provider / model": row.label, column: round(float(value), 4)})
+    return bars
+
+
+def qa_charts(outcome: QAOutcome) -> list[str]:
+    """The bar charts worth drawing: PSNR and SSIM in benchmark mode, else LR-PSNR and sharpness."""
+    return ["PSNR (dB)", "SSIM"] if outcome.reference else ["LR-PSNR (dB)", "Sharpness"]
+
+
+def qa_crops(outcome: QAOutcome, center: tuple[float, float], side: int = QA_CROP_SIDE
+             ) -> tuple[list[tuple[str, Image.Image]], tuple[int, int, int, int] | None]:  # fmt: skip
+    """The same region of every output at 1:1 (``qa.crop_all``), ready to show, and the box in output pixels."""
+    crops = [(label, compare_slider.to_display(image)) for label, image in qa_lib.crop_all(outcome.rows, center, side)]
+    first = next((row.image for row in outcome.rows if row.image is not None), None)
+    return crops, (qa_lib.crop_box(first.size, center, side) if first is not None else None)
+
+
+# ----------------------------------------------------------------------------------------------- Batch page
+
+BATCH_UPLOAD_TYPES = (*UPLOAD_TYPES, "zip")
+BATCH_MAX_IMAGES = 100  # images per batch, zip members included
+ZIP_MAX_TOTAL_BYTES = 512 * MIB  # the declared, uncompressed size of a zip's images, all together
+ZIP_MAX_MEMBER_BYTES = upload_limit_mb() * MIB  # one image: no more than the uploader accepts on its own
+ZIP_MAX_MEMBERS = 10_000  # entries of any kind: a zip listing more is refused before anything is read
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """One image of a batch: its name (a zip member keeps its folder) and its bytes."""
+
+    name: str
+    data: bytes
+
+
+def is_zip_name(name: str) -> bool:
+    return name.lower().endswith(".zip")
+
+
+def read_zip_images(
+    name: str,
+    data: bytes,
+    *,
+    max_images: int = BATCH_MAX_IMAGES,
+    max_total_bytes: int = ZIP_MAX_TOTAL_BYTES,
+    max_member_bytes: int = ZIP_MAX_MEMBER_BYTES,
+) -> tuple[list[BatchInput], list[str]]:
+    """The image members of a zip (by name: folders, hidden files and other files are left out and noted), and
+    notes about what was left out.
+
+    Zip bombs are refused from the central directory, before anything is decompressed: too many entries or images,
+    an image declaring more than ``max_member_bytes``, or images declaring more than ``max_total_bytes`` together.
+    Reading then stops at each member's declared size, so a member that lies about it cannot expand further.
+    Raises ``InvalidInput`` with a one-line reason for a zip that cannot be used as a whole.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as error:
+        raise InvalidInput(f"{name}: not a readable zip file ({one_line(str(error)) or 'bad zip'})") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > ZIP_MAX_MEMBERS:
+            raise InvalidInput(f"{name}: the zip lists {len(members):,} entries (at most {ZIP_MAX_MEMBERS:,})")
+        wanted, notes = [], []
+        for info in members:
+            if info.is_dir():
+                continue
+            base = info.filename.rsplit("/", 1)[-1]
+            if base.startswith(".") or "__MACOSX/" in info.filename or not _is_image_member(base):
+                notes.append(f"{name}: {info.filename} left out (not an image)")
+                continue
+            if info.file_size > max_member_bytes:
+                raise InvalidInput(f"{name}: {info.filename} declares {human_bytes(info.file_size)} uncompressed "
+                                   f"(at most {human_bytes(max_member_bytes)} per image)")  # fmt: skip
+            wanted.append(info)
+        if len(wanted) > max_images:
+            raise InvalidInput(f"{name}: the zip holds {len(wanted)} images (at most {max_images} per batch)")
+        total = sum(info.file_size for info in wanted)
+        if total > max_total_bytes:
+            raise InvalidInput(f"{name}: its images declare {human_bytes(total)} uncompressed "
+                               f"(at most {human_bytes(max_total_bytes)})")  # fmt: skip
+        found = []
+        for info in wanted:
+            try:
+                with archive.open(info) as member:
+                    content = member.read(info.file_size + 1)
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, ValueError, EOFError) as error:
+                notes.append(f"{name}: {info.filename} cannot be read ({one_line(str(error)) or type(error).__name__})")
+                continue
+            found.append(BatchInput(_safe_member_name(info.filename), content[: info.file_size]))
+    return found, notes
+
+
+def _is_image_member(base: str) -> bool:
+    return "." in base and "." + base.rsplit(".", 1)[1].lower() in batch_lib.IMAGE_SUFFIXES
+
+
+def _safe_member_name(filename: str) -> str:
+    """A member's path with no way out of the folder it is unpacked in ("../", "/", "C:", empty parts dropped)."""
+    parts = [p for p in filename.replace("\\", "/").split("/") if p not in ("", ".", "..") and not p.endswith(":")]
+    return "/".join(parts) or "image"
+
+
+def batch_inputs(uploads: Sequence[tuple[str, bytes]], max_images: int = BATCH_MAX_IMAGES
+                 ) -> tuple[list[BatchInput], list[str]]:  # fmt: skip
+    """The uploads as a batch: images as they are, each zip's image members; and one-line problems (a bad zip,
+    members left out, too many images). Names are made unique ("photo.png", "photo-2.png")."""
+    found: list[BatchInput] = []
+    problems: list[str] = []
+    for name, data in uploads:
+        if is_zip_name(name):
+            try:
+                members, notes = read_zip_images(name, data, max_images=max_images)
+            except InvalidInput as error:
+                problems.append(one_line(str(error)))
+                continue
+            found += members
+            problems += notes
+        else:
+            found.append(BatchInput(_safe_member_name(name), data))
+    if len(found) > max_images:
+        problems.append(f"{len(found)} images: only the first {max_images} are enhanced")
+        found = found[:max_images]
+    taken: set[str] = set()
+    return [BatchInput(_unique_batch_name(i.name, taken), i.data) for i in found], problems
+
+
+def _unique_batch_name(name: str, taken: set[str]) -> str:
+    """Unique by folder and stem (case-insensitive), as the outputs are: "a.png" and "a.jpg" would both give
+    "a_x2.png", so the second becomes "a-2.jpg"."""
+    stem, dot, suffix = name.rpartition(".") if "." in name.rsplit("/", 1)[-1] else (name, "", "")
+    candidate, number = name, 1
+    while (candidate.rpartition(".")[0] if dot else candidate).lower() in taken:
+        number += 1
+        candidate = f"{stem}-{number}.{suffix}" if dot else f"{name}-{number}"
+    taken.add((candidate.rpartition(".")[0] if dot else candidate).lower())
+    return candidate
+
+
+@dataclass(frozen=True)
+class BatchUpdate:
+    """What one report of a running batch changes: the batch's bar, and one image's bar."""
+
+    overall: tuple[float, str]
+    index: int
+    item: tuple[float, str]
+
+
+class BatchTracker:
+    """A ``batch.BatchReporter`` that turns the batch's reports into progress-bar updates for ``render``.
+
+    run_batch reports on the caller's thread, so ``render`` may draw Streamlit elements. When ``render`` raises
+    (Streamlit's stop/rerun request), the batch is cancelled (``cancel``) and the error kept for ``reraise``.
+    """
+
+    def __init__(self, names: Sequence[str], render: Callable[[BatchUpdate], None]):
+        self.names = list(names)  # each image's name, by its index in the batch
+        self.total = len(self.names)
+        self.render = render
+        self.done = 0
+        self.failed = 0
+        self.cancel = threading.Event()
+        self.interrupted: BaseException | None = None
+
+    def overall(self) -> tuple[float, str]:
+        failed = f", {self.failed} failed" if self.failed else ""
+        return (self.done / self.total if self.total else 1.0, f"{self.done} of {self.total} images done{failed}")
+
+    def started(self, item: Any) -> None:
+        self._show(item.index, (0.0, f"{self._name(item)}: starting…"))
+
+    def progress(self, item: Any, event: ProgressEvent) -> None:
+        name = f"{self._name(item)} · {short_label(event.provider)}"
+        if event.stage == "progress" and event.total > 0:
+            self._show(item.index, (min(1.0, event.done / event.total), f"{name}: tile {event.done} of {event.total}"))
+        elif event.stage == "start":
+            self._show(item.index, (0.0, f"{name}: trying…"))
+        elif event.stage == "waiting":
+            self._show(item.index, (0.0, f"{name}: waiting for a free slot: place {event.done}"))
+        elif event.stage == "failed":
+            self._show(item.index, (0.0, f"{name}: {one_line(event.message) or 'failed'}"))
+
+    def finished(self, result: Any) -> None:
+        self.done += 1
+        self.failed += result.status == "failed"
+        name = self._name(result.item)
+        if result.status == "failed":
+            text = f"{name}: failed"
+        elif result.status == "skipped":
+            text = f"{name}: skipped"
+        else:
+            provider = result.record.get("provider", "")
+            text = f"{name}: done by {short_label(provider)}" if provider else f"{name}: done"
+        self._show(result.item.index, (1.0, text))
+
+    def _name(self, item: Any) -> str:
+        return self.names[item.index] if 0 <= item.index < len(self.names) else Path(item.source).name
+
+    def _show(self, index: int, item: tuple[float, str]) -> None:
+        if self.interrupted is not None:
+            return
+        try:
+            self.render(BatchUpdate(self.overall(), index, item))
+        except BaseException as error:  # noqa: BLE001 - Streamlit's control flow included
+            self.interrupted = error
+            self.cancel.set()
+
+    def reraise(self) -> None:
+        if self.interrupted is not None:
+            raise self.interrupted
+
+
+
+
+@dataclass
+class BatchOutcome:
+    """A finished batch: per-image results (paths relative to the batch, never the server's folders), the zip of
+    the outputs with attempts.csv, and problems found before any image ran."""
+
+    results: list[Any] = field(default_factory=list)  # batch.ItemResult, with item.source = the input's name
+    zip_data: bytes = b""
+    problems: list[str] = field(default_factory=list)
+    error: str = ""  # the whole batch could not run (e.g. a model no tier serves)
+    scale: int = 2
+
+    @property
+    def ok(self) -> list[Any]:
+        return [r for r in self.results if r.status == "ok"]
+
+    @property
+    def failed(self) -> list[Any]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def zip_name(self) -> str:
+        return f"hd_enhance_x{self.scale}.zip"
+
+
+def run_batch_upload(
+    engine: Engine,
+    inputs: Sequence[BatchInput],
+    settings: Any,
+    reporter: Any = None,
+    cancel: threading.Event | None = None,
+) -> BatchOutcome:
+    """Every input through ``batch.run_batch`` (remote tiers in parallel up to their limit, the local tier within
+    its job gate; one failing image is its result, the others go on), then ``batch.write_zip`` into memory.
+
+    The inputs are written to a private temporary folder that is gone when this returns; what comes back names
+    each image as it was uploaded.
+    """
+    outcome = BatchOutcome(scale=settings.scale)
+    with tempfile.TemporaryDirectory(prefix="hdcore-batch-") as work:
+        inbox, outbox = Path(work, "in"), Path(work, "out")
+        found = []
+        for one in inputs:
+            path = inbox / one.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(one.data)
+            found.append(batch_lib.FoundInput(path, Path(one.name).parent))
+        try:
+            items, problems = batch_lib.plan_items(found, settings.scale, settings.format, out_dir=outbox)
+            outcome.problems += [_relative(p, work) for p in problems]
+            results = batch_lib.run_batch(items, engine, settings, reporter, cancel)
+        except Cancelled:
+            raise
+        except Exception as error:  # a mistake shared by every image (unknown tier or model): one message
+            outcome.error = error_message(error, engine.config)
+            return outcome
+        outcome.results = [_as_uploaded(result, inbox, work, engine.config) for result in results]
+        buffer = io.BytesIO()
+        batch_lib.write_zip(outcome.results, buffer)
+        outcome.zip_data = _relabelled_zip(buffer.getvalue(), work)
+    return outcome
+
+
+def _relative(text: str, work: str) -> str:
+    """``text`` without the temporary folder: "/tmp/hdcore-batch-x/in/a.png" -> "a.png"."""
+    for folder in (str(Path(work, "in")), str(Path(work, "out")), work):
+        text = text.replace(folder + "/", "").replace(folder, "")
+    return text
+
+
+def _as_uploaded(result: Any, inbox: Path, work: str, config: Config) -> Any:
+    source = result.item.source.relative_to(inbox)
+    item = dataclasses.replace(result.item, source=source)
+    attempts = scrubbed(result.attempts, config)
+    error = redact(_relative(one_line(result.error), work), config)
+    return dataclasses.replace(result, item=item, error=error, attempts=attempts)
+
+
+def _relabelled_zip(data: bytes, work: str) -> bytes:
+    """The zip with attempts.csv's output column naming each file as it is in the zip, not where it was written."""
+    source, target = io.BytesIO(data), io.BytesIO()
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for info in original.infolist():
+            content = original.read(info)
+            if info.filename == "attempts.csv":
+                content = _relative(content.decode("utf-8"), work).encode("utf-8")
+            copy.writestr(info, content, compress_type=info.compress_type)
+    return target.getvalue()
+
+
+def batch_rows(outcome: BatchOutcome) -> list[dict[str, Any]]:
+    """One row per image: its name, status, who produced it, output size, latency, cost, quality, or its error."""
+    rows = []
+    for result in outcome.results:
+        record = result.record
+        size = record.get("output_size")
+        quality = record.get("quality") or {}
+        rows.append(
+            {
+                "Image": str(result.item.source),
+                "Status": result.status,
+                "Produced by": short_label(record["provider"]) if record.get("provider") else "",
+                "Model": record.get("model") or "",
+                "Output": f"{size[0]} × {size[1]}" if size else "",
+                "Latency (s)": round(sum(a.latency_s for a in result.attempts), 3) if result.attempts else None,
+                "Cost (USD)": round(record.get("cost_usd", 0.0), 6) if result.status == "ok" else None,
+                "LR-PSNR (dB)": _finite(quality.get("lr_psnr"), 2),
+                "Sharpness": _finite(quality.get("sharpness"), 1),
+                "Error": result.error,
+            }
+        )
+    return rows
+
+
+def batch_summary(outcome: BatchOutcome) -> list[Headline]:
+    cost = sum(a.cost_usd for r in outcome.results for a in r.attempts)
+    return [
+        Headline("Images", str(len(outcome.results))),
+        Headline("Enhanced", str(len(outcome.ok))),
+        Headline("Failed", str(len(outcome.failed))),
+        Headline("Cost", money(cost), "every tier tried, every image"),
+    ]
+
+
+def batch_failure_lines(outcome: BatchOutcome) -> list[str]:
+    """ "broken.png: cannot identify image file" for each image that failed."""
+    return [f"{result.item.source}: {result.error or 'failed'}" for result in outcome.failed]

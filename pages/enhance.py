@@ -118,8 +118,12 @@ else:
         mime=outcome.encoded.mime, type="primary", icon=":material/download:", on_click="ignore", width="stretch",
     )  # fmt: skip
     note.caption(f"Full resolution: {webapp.output_summary(outcome)} · `{outcome.download_name}`")
+    if outcome.model_choice:
+        st.info(webapp.Narrator.markdown(outcome.model_choice), icon=":material/model_training:")
     if outcome.notes:
         st.caption(f":material/info: {webapp.Narrator.markdown(outcome.notes)}")
+    st.caption("Quality of this result")
+    common.headline(webapp.quality_figures(outcome))
 
     @st.fragment
     def detail(outcome: webapp.RunOutcome) -> None:

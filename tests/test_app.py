@@ -329,8 +329,157 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     app.run()
     assert not app.exception
     seen.append(rendered_text(app))
+    app.switch_page("pages/qa.py")
+    app.run()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    app.multiselect[0].set_value(["hf", "replicate", "lanczos"]).run()
+    app.button[0].click().run()
+    assert not app.exception
+    assert [row["Outcome"] for row in app.dataframe[0].value.to_dict("records")] == ["error", "error", "ok"]
+    seen.append(rendered_text(app))
+    app.switch_page("pages/batch.py")
+    app.run()
+    assert not app.exception
+    seen.append(rendered_text(app))
 
     everything = "\n".join(seen) + caplog.text + "".join(capfd.readouterr())
     assert "Hugging Face" in everything and "astronaut.png" in everything  # the scan does see the pages
     assert HF_SENTINEL not in everything
     assert REPLICATE_SENTINEL not in everything
+
+
+# ---------------------------------------------------------------------------------- auto model, quality
+
+
+def test_auto_model_says_why_and_quality_is_shown():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "local")
+    model_box = next(box for box in app.selectbox if box.label == "Model")
+    assert "Auto (picked from the image)" in model_box.options
+    choose(app, "Model", "auto")
+    app.radio[0].set_value(2)
+    enhance(app)
+    [info] = app.info
+    assert info.value.startswith("auto model: ") and "(" in info.value  # the model and why it was picked
+    assert not app.warning and not app.error
+    figures = metrics(app)
+    assert figures["LR-PSNR"].endswith(" dB") and float(figures["LR-PSNR"].split()[0]) > 20
+    assert 0 < float(figures["LR-SSIM"]) <= 1 and float(figures["Sharpness"]) > 0
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "auto model" not in captions  # shown once, as the info, not among the notes
+
+
+# -------------------------------------------------------------------------------------------------- QA
+
+
+def qa_run(app: AppTest, image, reference: bool = False) -> None:
+    upload(app, "astronaut.png", png_bytes(image))
+    assert app.multiselect[0].value == ["lanczos", "local"]  # the baseline and the local tier's fast preset
+    app.radio[0].set_value(2)
+    if reference:
+        app.toggle[0].set_value(True)
+    app.button[0].click()
+    app.run()
+    assert not app.exception, app.exception
+
+
+def test_qa_page_compares_two_providers_with_crops_and_csv():
+    app = started_app("pages/qa.py")
+    assert app.title[0].value == "Provider QA" and "Lanczos (baseline)" in app.multiselect[0].options
+    qa_run(app, photo((64, 48)))
+    rows = app.dataframe[0].value.to_dict("records")
+    assert [row["Provider / model"] for row in rows] == ["lanczos", "local/waifu2x-photo"]
+    for row in rows:
+        assert row["Outcome"] == "ok" and row["Output"] == "128 × 96" and row["Cost (USD)"] == 0
+        assert row["LR-PSNR (dB)"] > 25 and 0.9 < row["LR-SSIM"] <= 1 and row["Sharpness"] > 0
+        assert row["Latency (s)"] > 0
+    assert "PSNR (dB)" not in rows[0]  # no reference, no PSNR against it
+    [download] = app.get("download_button")
+    assert download.proto.label == "Download CSV"
+    captions = [image.proto.imgs[0].caption for image in app.get("image")]
+    assert captions == ["lanczos", "local/waifu2x-photo"]  # one crop per output, side by side
+    app.slider[0].set_value(0).run()  # the crop position applies to every output
+    assert any("x 0–128" in caption.value for caption in app.caption)
+    assert not app.error and not app.exception
+
+
+def test_qa_benchmark_scores_psnr_and_ssim_against_the_reference():
+    app = started_app("pages/qa.py")
+    qa_run(app, photo((64, 48)), reference=True)
+    rows = app.dataframe[0].value.to_dict("records")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["Outcome"] == "ok" and row["Output"] == "64 × 48"  # shrunk to 32 × 24, then back
+        assert 15 < row["PSNR (dB)"] < 60 and 0.5 < row["SSIM"] <= 1
+    assert app.subheader[0].value == "Benchmark against the reference"
+    assert len(app.get("vega_lite_chart")) == 2  # PSNR and SSIM bars
+    assert app.get("download_button")[0].proto.label == "Download CSV"
+
+
+def test_qa_bad_image_is_a_one_line_error():
+    app = started_app("pages/qa.py")
+    upload(app, "notes.png", b"not a picture at all")
+    app.button[0].click()
+    app.run()
+    [error] = app.error
+    assert "\n" not in error.value and not app.exception
+
+
+# ----------------------------------------------------------------------------------------------- Batch
+
+
+def test_batch_page_enhances_many_files_and_reports_the_broken_one():
+    import io
+    import zipfile
+
+    app = started_app("pages/batch.py")
+    assert app.title[0].value == "Batch"
+    choose(app, "Provider", "lanczos")
+    app.radio[0].set_value(2)
+    app.file_uploader[0].set_value([
+        ("one.png", png_bytes(photo((24, 16))), "image/png"),
+        ("broken.png", b"this is plain text, not a picture", "image/png"),
+        ("two.png", png_bytes(photo((20, 20))), "image/png"),
+    ])  # fmt: skip
+    app.run()
+    app.button[0].click()
+    app.run()
+    assert not app.exception, app.exception
+    figures = metrics(app)
+    assert (figures["Images"], figures["Enhanced"], figures["Failed"]) == ("3", "2", "1")
+    [error] = app.error
+    assert error.value.startswith("broken.png: ") and "\n" not in error.value
+    rows = app.dataframe[0].value.to_dict("records")
+    assert [(row["Image"], row["Status"]) for row in rows] == [("one.png", "ok"), ("broken.png", "failed"),
+                                                                ("two.png", "ok")]  # fmt: skip
+    [download] = app.get("download_button")
+    assert download.proto.label == "Download hd_enhance_x2.zip"
+    outcome = app.session_state["batch"]
+    with zipfile.ZipFile(io.BytesIO(outcome.zip_data)) as archive:
+        assert sorted(archive.namelist()) == ["attempts.csv", "one_x2.png", "two_x2.png"]
+        attempts = archive.read("attempts.csv").decode()
+    assert "broken.png,,failed," in attempts and "/tmp" not in attempts
+
+
+def test_batch_page_reads_a_zip_and_says_what_it_left_out():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("shots/a.png", png_bytes(photo((16, 12))))
+        archive.writestr("readme.txt", "not an image")
+    app = started_app("pages/batch.py")
+    choose(app, "Provider", "lanczos")
+    app.file_uploader[0].set_value([("shots.zip", buffer.getvalue(), "application/zip"),
+                                    ("bad.zip", b"not a zip", "application/zip")])  # fmt: skip
+    app.run()
+    app.button[0].click()
+    app.run()
+    assert not app.exception, app.exception
+    warnings = [warning.value for warning in app.warning]
+    assert "shots.zip: readme.txt left out (not an image)" in warnings
+    assert any(w.startswith("bad.zip: not a readable zip file") for w in warnings)
+    assert metrics(app)["Enhanced"] == "1"
+    assert app.dataframe[0].value.to_dict("records")[0]["Image"] == "shots/a.png"

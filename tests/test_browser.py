@@ -244,3 +244,33 @@ def test_providers_and_history_pages(page: Page, app_url: str, tmp_path: Path):
     screenshot(page, "history.png")
     assert page.locator('[data-testid="stException"]').count() == 0
     assert only_local(page.requests, app_url) == []
+
+
+def test_qa_and_batch_pages(page: Page, app_url: str, tmp_path: Path):
+    source = tmp_path / "qa.png"
+    source.write_bytes(png_bytes(photo((96, 72))))
+    open_app(page, app_url)
+
+    page.get_by_role("link", name="QA").click()
+    expect(page.get_by_role("heading", name="Provider QA")).to_be_visible()
+    page.locator('input[type="file"]').set_input_files(source)
+    compare = page.get_by_role("button", name="Compare")
+    expect(compare).to_be_enabled()
+    compare.click()
+    expect(page.get_by_role("heading", name="1:1 detail")).to_be_visible(timeout=STEP_MS)
+    expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+    expect(page.get_by_text("local/waifu2x-photo").first).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "qa.png")
+
+    page.get_by_role("link", name="Batch").click()
+    expect(page.get_by_role("heading", name="Batch")).to_be_visible()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    page.locator('input[type="file"]').set_input_files([source, broken])
+    page.get_by_role("button", name="Enhance all").click()
+    expect(page.get_by_role("button", name="Download hd_enhance_x4.zip")).to_be_visible(timeout=STEP_MS)
+    expect(page.get_by_text("broken.png: ").first).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "batch.png")
+    assert only_local(page.requests, app_url) == []

@@ -577,3 +577,178 @@ def test_a_relay_that_renders_fine_changes_nothing():
                                  progress=relay, cancel=relay.cancel)  # fmt: skip
     assert outcome.ok and relay.interrupted is None and not relay.cancel.is_set()
     relay.reraise()  # nothing to hand back
+
+
+# ------------------------------------------------------------------------------- auto model and quality
+
+
+def test_the_local_tier_offers_the_auto_model_once():
+    engine = engine_with()
+    local = webapp.model_options(engine, "local")
+    assert local[:2] == [webapp.DEFAULT_MODEL, "auto"] and local.count("auto") == 1
+    assert "auto" not in webapp.model_options(engine, "lanczos") and webapp.model_options(engine, "auto") == [""]
+    assert webapp.model_label("auto") == "Auto (picked from the image)"
+    assert webapp.scale_options(engine, "local", "auto") == [2, 3, 4]
+    assert webapp.PRESET not in webapp.applicable_options(engine, "local", "auto", 2)  # the model is picked
+
+
+def test_the_auto_models_reason_is_apart_from_the_notes():
+    outcome = webapp.run_enhance(engine_with(), request_for(photo((32, 24)), provider="local", model="auto"))
+    assert outcome.ok, outcome.error
+    assert outcome.model_choice.startswith("auto model: ") and outcome.result.model in outcome.model_choice
+    assert "auto model" not in outcome.notes and "device:" in outcome.notes
+    lanczos = webapp.run_enhance(engine_with(), request_for(photo((32, 24)), provider="lanczos"))
+    assert lanczos.model_choice == ""
+
+
+def test_quality_figures_of_a_run():
+    outcome = webapp.run_enhance(engine_with(), request_for(photo((32, 24)), provider="lanczos"))
+    figures = {figure.label: figure.value for figure in webapp.quality_figures(outcome)}
+    assert list(figures) == ["LR-PSNR", "LR-SSIM", "Sharpness"]
+    assert figures["LR-PSNR"].endswith(" dB") and 0 < float(figures["LR-SSIM"]) <= 1
+    assert webapp.decibels(float("inf")) == "∞ dB" and webapp.decibels(None) == "–"
+
+
+# ------------------------------------------------------------------------------------------------- QA
+
+
+def test_qa_entries_labels_and_defaults():
+    engine = engine_with()
+    options = webapp.qa_entry_options(engine)
+    assert options[0] == "lanczos" and "local:auto" in options and "local:waifu2x-photo" in options
+    assert not any(entry.startswith("hf") for entry in options)  # not configured: nothing to compare
+    assert webapp.qa_default_entries(engine) == ["lanczos", "local"]
+    assert webapp.qa_entry_label("lanczos") == "Lanczos (baseline)"
+    assert webapp.qa_entry_label("local") == "Local (default model)"
+    assert webapp.qa_entry_label("local:auto") == "Local · Auto (picked from the image)"
+
+
+def test_run_qa_rows_charts_crops_and_failures():
+    engine = engine_with()
+    outcome = webapp.run_qa(engine, png_bytes(photo((64, 48))), ["lanczos", "nowhere"], 2, source_name="a b.png")
+    assert outcome.error == "" and [row.ok for row in outcome.rows] == [True, False]
+    table = webapp.qa_table_rows(outcome.rows)
+    assert table[0]["Output"] == "128 × 96" and "PSNR (dB)" not in table[0]
+    assert table[1]["Outcome"] == "error" and "nowhere" in table[1]["Notes"]
+    assert [bar["Provider / model"] for bar in webapp.qa_chart_rows(outcome.rows, "Sharpness")] == ["lanczos"]
+    crops, box = webapp.qa_crops(outcome, (1.0, 1.0), side=32)
+    assert [label for label, _ in crops] == ["lanczos"] and crops[0][1].size == (32, 32) and box == (96, 64, 128, 96)
+    assert outcome.csv_name == "a_b_x2_qa.csv"
+    assert webapp.qa_charts(outcome) == ["LR-PSNR (dB)", "Sharpness"]
+
+
+def test_run_qa_benchmark_and_errors():
+    engine = engine_with()
+    outcome = webapp.run_qa(engine, png_bytes(photo((64, 48))), ["lanczos"], 2, reference=True)
+    [row] = webapp.qa_table_rows(outcome.rows)
+    assert row["PSNR (dB)"] > 20 and 0 < row["SSIM"] <= 1 and outcome.csv_name.endswith("_benchmark.csv")
+    assert webapp.qa_charts(outcome) == ["PSNR (dB)", "SSIM"]
+    assert webapp.run_qa(engine, b"junk", ["lanczos"], 2).error  # one line, no exception
+    assert webapp.run_qa(engine, png_bytes(photo((3, 3))), ["lanczos"], 4, reference=True).error
+    assert webapp.run_qa(engine, png_bytes(photo()), [], 2).error == "choose at least one provider"
+
+
+# ---------------------------------------------------------------------------------------------- batch
+
+
+def zip_of(members: dict[str, bytes], compression: int = 8) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_zip_gives_its_images_only():
+    data = zip_of({"a.png": png_bytes(photo((8, 8))), "sub/b.JPG": b"x", "notes.txt": b"hi",
+                   "__MACOSX/._a.png": b"junk", ".hidden.png": b"", "../../evil.png": b"e", "folder/": b""})  # fmt: skip
+    found, notes = webapp.read_zip_images("set.zip", data)
+    assert [one.name for one in found] == ["a.png", "sub/b.JPG", "evil.png"]  # never outside the folder
+    assert found[0].data == png_bytes(photo((8, 8)))
+    assert "set.zip: notes.txt left out (not an image)" in notes and len(notes) == 3
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_sizes(monkeypatch):
+    import zipfile
+
+    bomb = zip_of({"big.png": bytes(70 * 1024 * 1024)})  # 70 MiB of zeros, about 70 KB compressed
+    assert len(bomb) < 1_000_000
+    many = zip_of({f"{i}.png": b"x" * 10 for i in range(5)})
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("decompressed before checking"))
+    with pytest.raises(InvalidInput, match=r"^bomb.zip: big.png declares 73.4 MB uncompressed \(at most"):
+        webapp.read_zip_images("bomb.zip", bomb)
+    with pytest.raises(InvalidInput, match="holds 5 images"):
+        webapp.read_zip_images("many.zip", many, max_images=4)
+    with pytest.raises(InvalidInput, match="declare 50 B uncompressed"):
+        webapp.read_zip_images("many.zip", many, max_total_bytes=40)
+
+
+def test_a_bad_zip_is_one_line():
+    with pytest.raises(InvalidInput, match=r"^bad.zip: not a readable zip file") as caught:
+        webapp.read_zip_images("bad.zip", b"PK\x03\x04 truncated")
+    assert "\n" not in str(caught.value)
+    corrupt = bytearray(zip_of({"a.png": b"A" * 200, "b.png": b"B" * 10}, compression=0))
+    corrupt[corrupt.index(b"A" * 200) + 5] = ord("Z")  # a stored member whose CRC no longer matches
+    found, notes = webapp.read_zip_images("crc.zip", bytes(corrupt))
+    assert [one.name for one in found] == ["b.png"] and notes[0].startswith("crc.zip: a.png cannot be read (")
+
+
+def test_batch_inputs_expand_zips_and_keep_names_unique():
+    data = zip_of({"a.png": b"1", "x/a.png": b"2"})
+    inputs, problems = webapp.batch_inputs([("a.png", b"0"), ("set.zip", data), ("A.jpg", b"3"), ("bad.zip", b"no")])
+    assert [one.name for one in inputs] == ["a.png", "a-2.png", "x/a.png", "A-3.jpg"]
+    assert [one.data for one in inputs] == [b"0", b"1", b"2", b"3"]
+    assert problems == ["bad.zip: not a readable zip file (File is not a zip file)"]
+    inputs, problems = webapp.batch_inputs([(f"{i}.png", b"") for i in range(5)], max_images=3)
+    assert len(inputs) == 3 and problems == ["5 images: only the first 3 are enhanced"]
+
+
+def test_batch_upload_runs_reports_and_zips(tmp_path):
+    import zipfile
+
+    from hdcore.batch import BatchSettings
+
+    inputs = [webapp.BatchInput("one.png", png_bytes(photo((24, 16)))), webapp.BatchInput("bad.png", b"text"),
+              webapp.BatchInput("sub/two.png", png_bytes(photo((16, 16))))]  # fmt: skip
+    updates: list[webapp.BatchUpdate] = []
+    tracker = webapp.BatchTracker([one.name for one in inputs], updates.append)
+    outcome = webapp.run_batch_upload(engine_with(), inputs, BatchSettings(scale=2, provider="lanczos"), tracker)
+    assert [(str(r.item.source), r.status) for r in outcome.results] == [
+        ("one.png", "ok"), ("bad.png", "failed"), ("sub/two.png", "ok")]  # fmt: skip
+    assert webapp.batch_failure_lines(outcome)[0].startswith("bad.png: ") and "/tmp" not in outcome.failed[0].error
+    rows = webapp.batch_rows(outcome)
+    assert rows[0]["Output"] == "48 × 32" and rows[0]["Produced by"] == "Lanczos" and rows[1]["Error"]
+    assert {f.label: f.value for f in webapp.batch_summary(outcome)}["Failed"] == "1"
+    with zipfile.ZipFile(io.BytesIO(outcome.zip_data)) as archive:
+        assert sorted(archive.namelist()) == ["attempts.csv", "one_x2.png", "sub/two_x2.png"]
+        csv_text = archive.read("attempts.csv").decode()
+        assert Image.open(io.BytesIO(archive.read("sub/two_x2.png"))).size == (32, 32)
+    assert "sub/two.png,sub/two_x2.png,ok" in csv_text and "/tmp" not in csv_text
+    assert updates[-1].overall == (1.0, "3 of 3 images done, 1 failed")
+    assert {update.index for update in updates if update.item[0] == 1.0} == {0, 1, 2}
+    assert any(update.item[1] == "sub/two.png: done by Lanczos" for update in updates)
+
+
+def test_an_interrupted_batch_page_cancels_the_batch():
+    class Stop(Exception):
+        pass
+
+    def render(update):
+        raise Stop()
+
+    tracker = webapp.BatchTracker(["a.png"], render)
+    item = type("Item", (), {"index": 0, "source": Path("a.png")})()
+    tracker.started(item)
+    assert tracker.cancel.is_set() and isinstance(tracker.interrupted, Stop)
+    with pytest.raises(Stop):
+        tracker.reraise()
+
+
+def test_a_mistake_shared_by_every_image_is_one_message():
+    from hdcore.batch import BatchSettings
+
+    outcome = webapp.run_batch_upload(engine_with(), [webapp.BatchInput("a.png", png_bytes(photo()))],
+                                      BatchSettings(scale=2, provider="nowhere"))  # fmt: skip
+    assert outcome.error and not outcome.results and outcome.zip_data == b""
