@@ -12,6 +12,7 @@ navigation = st.navigation(
         st.Page("pages/batch.py", title="Batch", icon=":material/photo_library:"),
         st.Page("pages/providers.py", title="Providers", icon=":material/hub:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
     ],
     position="top",
 )

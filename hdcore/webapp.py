@@ -4,7 +4,7 @@ Nothing here imports Streamlit, so all of it is unit-tested without a browser or
 (``tests/test_webapp.py``): settings from secrets and the environment, tier labels, which options apply to which
 provider and model, the narration of a run from its progress events, the attempts table, the latency chart,
 session totals, the comparison slider (``hdcore.compare_slider``), the 1:1 crops, the provider and price tables,
-and the History rows.
+the History rows, and the Health page's figures, charts, budget lines and breaker table (``hdcore.health``).
 
 No function here returns a token: settings are turned into a ``Config`` (whose tokens are ``Secret`` objects),
 tiers are described by ``Engine.describe`` (configured or not, never the value), and every message shown to a
@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import importlib
 import io
 import math
 import tempfile
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from . import batch as batch_lib
+from . import health
 from . import compare_slider, images
 from . import qa as qa_lib
 from .attempts import Attempt
@@ -960,6 +962,120 @@ def history_summary(runs: Sequence[RunRecord], total: int) -> list[Headline]:
 
 def page_count(total: int, size: int = HISTORY_PAGE_SIZE) -> int:
     return max(1, math.ceil(total / size))
+
+
+# --------------------------------------------------------------------------------------------- health page
+
+
+def health_settings(settings: Mapping[str, str]) -> health.HealthSettings:
+    """The order mode and cost caps; raises ``ConfigError`` with a one-line reason."""
+    return health.HealthSettings.from_env(settings)
+
+
+def auto_ordering(
+    engine: Engine, store: HistoryStore | None, settings: health.HealthSettings, now: float | None = None
+) -> health.Ordering:
+    """The Auto chain in the configured mode, and why. A history that cannot be read means no evidence, so the
+    adaptive mode keeps the static order (the explanation says there is no history)."""
+    return health.choose_order(
+        engine.plan(AUTO), _figures_or_none(store, now), settings.order_mode,
+        settings.max_cost_per_image, label=short_label,
+    )  # fmt: skip
+
+
+def _figures_or_none(store: HistoryStore | None, now: float | None) -> list[health.Figures]:
+    if store is None:
+        return []
+    try:
+        return health.figures(store, now=now)
+    except HistoryError:
+        return []
+
+
+def figure_rows(figures: Sequence[health.Figures]) -> list[dict[str, Any]]:
+    """The Health page's table: one row per provider and model (all models first) and window."""
+    return [
+        {
+            "Provider": short_label(f.provider),
+            "Model": "all models" if f.model == health.ALL_MODELS else (f.model or "–"),
+            "Window": "1 h" if f.window_s == health.HOUR else f"{f.window_s // health.HOUR} h",
+            "Attempts": f.attempts,
+            "Success rate (%)": None if f.success_rate is None else round(100 * f.success_rate, 1),
+            "Skipped": f.skipped,
+            "p50 latency (s)": _finite(f.p50_latency_s, 2),
+            "p95 latency (s)": _finite(f.p95_latency_s, 2),
+            "Mean cost (USD)": _finite(f.mean_cost_usd, 6),
+        }
+        for f in figures
+    ]
+
+
+def hourly_rows(buckets: Sequence[health.HourBucket]) -> list[dict[str, Any]]:
+    """Long-form rows for the Health page's charts: one per provider and hour."""
+    return [
+        {
+            "Hour": datetime.fromtimestamp(b.start, tz=timezone.utc),
+            "Provider": short_label(b.provider),
+            "Success rate (%)": None if b.success_rate is None else round(100 * b.success_rate, 1),
+            "p50 latency (s)": _finite(b.p50_latency_s, 2),
+            "p95 latency (s)": _finite(b.p95_latency_s, 2),
+            "Cost (USD)": round(b.cost_usd, 6),
+        }
+        for b in buckets
+    ]
+
+
+def budget_lines(
+    engine: Engine, store: HistoryStore, settings: health.HealthSettings, now: float | None = None
+) -> list[str]:
+    """The caps, today's spend, and each Auto tier the budget guard would skip now (at 4x, default models)."""
+    if settings.max_cost_per_image is None and settings.max_cost_per_day is None:
+        return ["No cost cap is set (HDCORE_MAX_COST_PER_IMAGE, HDCORE_MAX_COST_PER_DAY)."]
+    chain = engine.plan(AUTO)
+    models = {tier: model_for(engine, tier, None, 4) for tier in chain}
+    skips = health.budget_skips(
+        chain, store, PriceTable.from_config(engine.config), settings.max_cost_per_image,
+        settings.max_cost_per_day, now, models=models,
+    )  # fmt: skip
+    lines = [f"Per image: {_cap(settings.max_cost_per_image)} · per day: {_cap(settings.max_cost_per_day)} · "
+             f"spent today (UTC): {money(health.spent_today(store, now))}"]  # fmt: skip
+    lines += [f"{short_label(tier)} is skipped: {reason}" for tier, reason in skips.items()]
+    return lines
+
+
+def _cap(usd: float | None) -> str:
+    return "no cap" if usd is None else money(usd)
+
+
+def breaker_board(engine: Engine) -> Any | None:
+    """Whatever holds the circuit breakers (``snapshot()`` and ``reset(provider, model=None)``): the engine's
+    own if it has one, else the ``hdcore.breaker`` module's; None while hdcore has no breakers."""
+    try:
+        module = importlib.import_module("hdcore.breaker")
+    except ImportError:
+        return None
+    for holder in (getattr(engine, "breakers", None), getattr(engine, "breaker", None), module):
+        if callable(getattr(holder, "snapshot", None)) and callable(getattr(holder, "reset", None)):
+            return holder
+    return None
+
+
+def breaker_rows(snapshot: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The breakers as a table; ``reopens_at`` (unix time) becomes a time, the reason one line."""
+    rows = []
+    for breaker in snapshot:
+        reopens = breaker.get("reopens_at")
+        rows.append(
+            {
+                "Provider": short_label(str(breaker.get("provider", ""))),
+                "Model": breaker.get("model") or "all models",
+                "State": str(breaker.get("state", "")),
+                "Failures": breaker.get("failures"),
+                "Retries at": datetime.fromtimestamp(reopens, tz=timezone.utc) if reopens else None,
+                "Reason": one_line(str(breaker.get("reason") or "")),
+            }
+        )
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------- sidebar

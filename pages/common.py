@@ -9,7 +9,7 @@ import os
 import streamlit as st
 
 import hdcore
-from hdcore import webapp
+from hdcore import health, webapp
 from hdcore.errors import ConfigError, HDCoreError
 from hdcore.history import HistoryStore
 
@@ -34,6 +34,11 @@ def _shared_history(folder: str) -> HistoryStore:
     return HistoryStore.in_folder(folder)  # opens the SQLite file on first use, not here
 
 
+def settings() -> dict[str, str]:
+    """hdcore's settings: Streamlit secrets over the environment."""
+    return webapp.settings_from(os.environ, _secrets())
+
+
 def engine() -> hdcore.Engine:
     """The shared engine for the current settings (secrets over the environment). A bad setting stops the page
     with its one-line reason."""
@@ -43,6 +48,20 @@ def engine() -> hdcore.Engine:
     except ConfigError as error:
         st.error(f"The configuration cannot be used: {webapp.one_line(str(error))}")
         st.stop()
+
+
+def health_settings() -> health.HealthSettings:
+    """The Auto order mode and cost caps; a bad value stops the page with its one-line reason."""
+    try:
+        return webapp.health_settings(settings())
+    except ConfigError as error:
+        st.error(f"The configuration cannot be used: {webapp.one_line(str(error))}")
+        st.stop()
+
+
+def auto_ordering() -> health.Ordering:
+    """The Auto order the current settings choose, and why (from this deployment's history)."""
+    return webapp.auto_ordering(engine(), history(), health_settings())
 
 
 def history() -> HistoryStore:

@@ -54,6 +54,8 @@ with settings_column:
         format_func=lambda name: webapp.provider_label(engine, name),
         help="Auto tries each configured tier in order. Choose one tier to force it (and only it).",
     )
+    if provider == webapp.AUTO:
+        st.caption(f":material/route: {webapp.Narrator.markdown(common.auto_ordering().explanation)}")
     model_choice = st.selectbox(
         "Model",
         webapp.model_options(engine, provider),

@@ -285,6 +285,20 @@ def test_an_unwritable_history_still_delivers_the_image(monkeypatch, tmp_path):
     assert not app.exception and app.warning[0].value.startswith("The history cannot be read")
 
 
+def test_enhance_page_explains_the_auto_order(monkeypatch):
+    monkeypatch.setenv("HDCORE_ORDER_MODE", "adaptive")
+    app = started_app()
+    captions = [caption.value for caption in app.caption]
+    assert any("Adaptive order: Hugging Face → Replicate → HF Space → Local" in text for text in captions)
+    choose(app, "Provider", "lanczos")
+    assert not any("Adaptive order" in caption.value for caption in app.caption)  # a forced tier has no order
+
+
+def test_health_page_is_in_the_navigation():
+    app = started_app("pages/health.py")
+    assert app.title[0].value == "Health" and app.info[0].value.startswith("No attempts")
+
+
 def test_empty_history_says_so():
     app = started_app("pages/history.py")
     assert app.info[0].value.startswith("No runs yet")
@@ -340,6 +354,10 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     app.switch_page("pages/batch.py")
     app.run()
     assert not app.exception
+    seen.append(rendered_text(app))
+    app.switch_page("pages/health.py")
+    app.run()
+    assert not app.exception and app.dataframe  # the fallback run above gives every tier figures
     seen.append(rendered_text(app))
 
     everything = "\n".join(seen) + caplog.text + "".join(capfd.readouterr())
