@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", help="comma list (default: every available local model)")
     bench.add_argument("--sizes", default="64,128", help="comma list of square input sizes in px (default 64,128)")
     bench.add_argument("--tile", type=_non_negative, default=0, help="tile size, 0 = each model's automatic size")
+    bench.add_argument("--engine", action="store_true",
+                       help="measure the fallback engine instead: overhead, breaker skips, failover, hedging")
+    bench.add_argument("--requests", type=_non_negative, default=60,
+                       help="requests per tail-latency run of --engine (default 60)")
     bench.set_defaults(run=_bench)
     return parser
 
@@ -289,6 +293,8 @@ def _probe(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bench(args: argparse.Namespace, engine: Engine) -> int:
+    if args.engine:
+        return _bench_engine(args)
     from .local_bench import format_table, run_benchmark
 
     try:
@@ -299,6 +305,13 @@ def _bench(args: argparse.Namespace, engine: Engine) -> int:
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     rows = run_benchmark(models=models, sizes=sizes, tile=args.tile)
     print(format_table(rows))
+    return EXIT_OK
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    from .engine_bench import format_table, run_engine_benchmark
+
+    print(format_table(run_engine_benchmark(requests=max(10, args.requests))))
     return EXIT_OK
 
 

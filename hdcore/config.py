@@ -84,6 +84,19 @@ class Config:
     space_api_name: str = DEFAULT_SPACE_API_NAME
     space_args: tuple = DEFAULT_SPACE_ARGS
     prices: Mapping[str, float] = field(default_factory=dict)  # overrides of hdcore.prices.DEFAULT_PRICES
+    # Resilience (README "Resilience"): circuit breakers, retries of transient errors, hedged requests.
+    breaker_failures: int = 5  # counted failures in a row that open a tier's breaker
+    breaker_cooldown_s: float = 30.0  # open this long, then one trial call
+    breaker_permanent_cooldown_s: float = 3600.0  # after 404 / 410
+    # Retries of transient errors within a tier's deadline (retry-safe tiers only). A Config built by hand
+    # makes one call per tier, as before; from the environment (the app, the CLI) the default is 2.
+    retries: int = 0
+    retry_backoff_s: float = 0.5  # the first backoff's bound; doubles each retry, full jitter
+    hedge: bool = True  # hedged requests in the auto chain
+    hedge_delay_s: float = 3.0  # hedge after this long when a tier has no latency history yet
+    hedge_min_s: float = 0.5  # bounds of the p95-based hedge delay
+    hedge_max_s: float = 10.0
+    hedge_budget: float = 0.1  # at most this share of requests is hedged (token bucket)
 
     def timeout_for(self, tier: str) -> float | None:
         return self.timeouts.get(tier)
@@ -153,6 +166,16 @@ class Config:
             space_api_name=text("HDCORE_SPACE_API_NAME") or DEFAULT_SPACE_API_NAME,
             space_args=_json_list("HDCORE_SPACE_ARGS", text("HDCORE_SPACE_ARGS"), DEFAULT_SPACE_ARGS),
             prices=_prices(text("HDCORE_PRICES")),
+            breaker_failures=_count("HDCORE_BREAKER_FAILURES", text("HDCORE_BREAKER_FAILURES"), 5),
+            breaker_cooldown_s=_positive("HDCORE_BREAKER_COOLDOWN", text("HDCORE_BREAKER_COOLDOWN"), 30.0),
+            breaker_permanent_cooldown_s=_positive(
+                "HDCORE_BREAKER_PERMANENT_COOLDOWN", text("HDCORE_BREAKER_PERMANENT_COOLDOWN"), 3600.0
+            ),
+            retries=_count("HDCORE_RETRIES", text("HDCORE_RETRIES"), 2, minimum=0),
+            retry_backoff_s=_positive("HDCORE_RETRY_BACKOFF", text("HDCORE_RETRY_BACKOFF"), 0.5),
+            hedge=_switch("HDCORE_HEDGE", text("HDCORE_HEDGE"), True),
+            hedge_delay_s=_positive("HDCORE_HEDGE_DELAY", text("HDCORE_HEDGE_DELAY"), 3.0),
+            hedge_budget=_positive("HDCORE_HEDGE_BUDGET", text("HDCORE_HEDGE_BUDGET"), 0.1),
         )
 
 
@@ -208,3 +231,26 @@ def _count(name: str, raw: str | None, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _positive(name: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number, not {raw!r}")
+    return value
+
+
+def _switch(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")

@@ -1,6 +1,9 @@
 """The fallback engine: tries tiers in order, enforces each tier's deadline, checks every output.
 
 The engine knows providers only through a ``Registry``; it never branches on a provider's name.
+Before a tier runs, its circuit breaker may skip it (``breaker``); inside the tier's deadline, transient
+errors of retry-safe providers are retried (``retry``); in the auto chain a tier slower than its p95 gets the
+next tier started beside it (``hedging``).
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
@@ -16,6 +19,7 @@ from PIL import Image
 
 from . import images, metrics
 from .attempts import Attempt, ProviderOutput
+from .breaker import Breakers, BreakerSettings, process_breakers
 from .config import Config
 from .errors import (
     AllTiersFailed,
@@ -28,10 +32,13 @@ from .errors import (
     ProviderError,
     ProviderTimeout,
 )
+from .hedging import HedgeBudget, HedgeSettings, LatencyWindows, hedge_delay
 from .providers.base import Provider, UpscaleRequest
 from .registry import Registry, default_registry
+from .retry import NO_RETRIES, RetryPolicy, call_with_retries
 
 SCALES = (2, 3, 4)
+_CHECK_TIMEOUT = "deadline passed"  # UpscaleRequest.check's message
 _POLL_S = 0.05  # how often a waiting engine looks at the caller's cancel flag and at progress reports
 
 Stage = Literal["start", "waiting", "progress", "ok", "failed", "skipped"]
@@ -118,13 +125,41 @@ class EnhanceResult:
 
 
 class Engine:
-    """Runs upscales through a chain of providers. Safe to share between threads."""
+    """Runs upscales through a chain of providers. Safe to share between threads.
 
-    def __init__(self, config: Config | None = None, registry: Registry | None = None):
+    ``breakers``: the circuit breakers to consult (default: the process's, shared by every engine);
+    ``retry``: the backoff of transient errors (default: from the config); ``latencies``: the recent latencies
+    that time hedged requests (default: this engine's own window).
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        registry: Registry | None = None,
+        *,
+        breakers: Breakers | None = None,
+        retry: RetryPolicy | None = None,
+        latencies: LatencyWindows | None = None,
+    ):
         self.config = config if config is not None else Config.from_env()
         self.registry = registry if registry is not None else default_registry()
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()
+        config = self.config
+        self.breakers = breakers if breakers is not None else process_breakers
+        self.breaker_settings = BreakerSettings(
+            config.breaker_failures, config.breaker_cooldown_s, config.breaker_permanent_cooldown_s
+        )
+        self.retry = retry if retry is not None else RetryPolicy(retries=config.retries, base_s=config.retry_backoff_s)
+        self.latencies = latencies if latencies is not None else LatencyWindows()
+        self.hedge = HedgeSettings(
+            config.hedge, config.hedge_delay_s, config.hedge_min_s, config.hedge_max_s, config.hedge_budget
+        )
+        self.hedge_budget = HedgeBudget(self.hedge.budget)
+
+    def latency_p95(self, provider: str, model: str | None) -> float | None:
+        """The recent p95 latency of provider+model, or None without history (what times a hedge)."""
+        return self.latencies.latency_p95(provider, model)
 
     def provider(self, name: str) -> Provider:
         with self._lock:
@@ -196,25 +231,131 @@ class Engine:
         images.check_output_size(source.size, scale, self.config.max_output_pixels)
         self._check_model_is_served(chain, model)
 
+        hedging = self.hedge.enabled and provider == "auto"  # a named provider is the caller's choice alone
+        if hedging:
+            self.hedge_budget.earn()
         attempts: list[Attempt] = []
-        for tier, name in enumerate(chain, start=1):
+        index = 0
+        while index < len(chain):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled by the caller")
-            attempt, color = self._attempt(tier, name, source, scale, model, options, progress, cancel)
-            attempts.append(attempt)
+            if hedging and index + 1 < len(chain):
+                tried, color = self._race(index, chain, source, scale, model, options, progress, cancel)
+            else:
+                attempt, color = self._attempt(index + 1, chain[index], source, scale, model, options, progress, cancel)
+                tried = [attempt]
+            attempts += tried
+            index += len(tried)
             if color is not None:
+                winner = next(attempt for attempt in tried if attempt.ok)
                 return EnhanceResult(
                     image=images.compose(color, source),
-                    provider=name,
-                    model=attempt.model,
+                    provider=winner.provider,
+                    model=winner.model,
                     scale=scale,
                     input_size=source.size,
                     attempts=attempts,
-                    warnings=list(source.warnings) + list(attempt.warnings),
+                    warnings=list(source.warnings) + list(winner.warnings),
                     source_format=source.format,
                     _source_color=source.color,
                 )
         raise AllTiersFailed(attempts)
+
+    def _race(
+        self,
+        index: int,
+        chain: list[str],
+        source: images.SourceImage,
+        scale: int,
+        model: str | None,
+        options: dict[str, Any],
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> tuple[list[Attempt], np.ndarray | None]:
+        """Run tier ``index``; once it outlasts its hedge delay, start the next tier beside it (budget allowing).
+
+        The first valid image wins and the other tier is cancelled. Returns the attempts (one tier's, or both
+        in tier order) and the winner's colour. Progress still reaches the caller on the caller's thread.
+        """
+        events: queue.SimpleQueue[ProgressEvent] = queue.SimpleQueue()
+        forward = None if progress is None else events.put
+        changed = threading.Event()
+
+        def start(i: int) -> _Runner:
+            def run(stop: threading.Event) -> tuple[Attempt, np.ndarray | None]:
+                return self._attempt(i + 1, chain[i], source, scale, model, options, forward, stop)
+
+            return _Runner(chain[i], i + 1, run, changed)
+
+        runners = [start(index)]
+        hedge_at = runners[0].started + self._hedge_delay(chain[index], scale, model, options)
+        try:
+            while True:
+                changed.clear()
+                _deliver(events, progress)
+                broken = next((r for r in runners if r.finished.is_set() and r.error is not None), None)
+                if broken is not None:
+                    raise broken.error
+                if any(r.won for r in runners) or all(r.finished.is_set() for r in runners):
+                    break
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled by the caller")
+                now = time.monotonic()
+                if len(runners) == 1 and now >= hedge_at and self._runnable(chain[index + 1], source, scale, model) \
+                        and self.hedge_budget.spend():
+                    runners.append(start(index + 1))
+                changed.wait(_POLL_S if len(runners) > 1 or now >= hedge_at else min(_POLL_S, hedge_at - now))
+        except BaseException:
+            for runner in runners:
+                runner.stop.set()
+            for runner in runners:  # let them tell their providers to cancel before the caller hears of it
+                runner.finished.wait(1.0)
+            raise
+        _deliver(events, progress)
+        return self._race_record(runners, scale, model, options), next((r.color for r in runners if r.won), None)
+
+    def _race_record(
+        self, runners: list["_Runner"], scale: int, model: str | None, options: dict[str, Any]
+    ) -> list[Attempt]:
+        """The attempts of a race in tier order, the winner and the loser marked; the loser is cancelled."""
+        if len(runners) == 1:
+            return [runners[0].attempt]
+        winner = next((r for r in runners if r.won), None)
+        records = []
+        for runner in runners:
+            if runner is not winner and runner.won:  # finished too, just after the winner: its cost is real
+                reason = f"hedged: lost the race to {winner.name}; finished second"
+                records.append(replace(runner.attempt, outcome="error", reason=reason))
+            elif winner is None or (runner.finished.is_set() and runner is not winner):
+                records.append(runner.attempt)  # both failed, or this one failed before the other won
+            elif runner is winner:
+                other = next(r.name for r in runners if r is not winner)
+                records.append(replace(runner.attempt, warnings=runner.attempt.warnings + (f"hedged: won the race against {other}",)))
+            else:
+                runner.stop.set()  # its provider is told to cancel (Replicate prediction, Gradio job)
+                records.append(self._lost(runner, winner.name, scale, model, options))
+        return sorted(records, key=lambda attempt: attempt.tier)
+
+    def _lost(self, runner: "_Runner", winner: str, scale: int, model: str | None, options: dict[str, Any]) -> Attempt:
+        # A cancelled call reports no cost of its own; what it may have cost stays unknown ("none").
+        provider = self.provider(runner.name)
+        return Attempt(
+            tier=runner.tier,
+            provider=runner.name,
+            model=_safe_tier_model(provider, model, scale, options),
+            outcome="error",
+            reason=f"hedged: lost the race to {winner}; cancelled",
+            latency_s=time.monotonic() - runner.started,
+        )
+
+    def _runnable(self, name: str, source: images.SourceImage, scale: int, model: str | None) -> bool:
+        """Worth a hedge: configured, has the scale, takes the size (a skipped tier would waste the budget)."""
+        provider = self.provider(name)
+        return not (_skip_reason(provider, scale, model) or provider.skip_reason(source.size, scale))
+
+    def _hedge_delay(self, name: str, scale: int, model: str | None, options: dict[str, Any]) -> float:
+        tier_model = _safe_tier_model(self.provider(name), model, scale, options)
+        return hedge_delay(self.latency_p95(name, tier_model), self.hedge)
 
     def _check_model_is_served(self, chain: list[str], model: str | None) -> None:
         if model is not None and not any(self.provider(name).serves(model) for name in chain):
@@ -239,7 +380,13 @@ class Engine:
             notify(None, "skipped", message=skip_reason)
             return Attempt(tier, name, model, "skipped", skip_reason), None
 
-        tier_model = model if model is not None and provider.serves(model) else provider.default_model(scale, options)
+        tier_model = _tier_model(provider, model, scale, options)
+        breaker = self.breakers.get(name, tier_model, self.breaker_settings)
+        fingerprint = provider.config_fingerprint()
+        if breaker_reason := breaker.admit(fingerprint):  # open: skipped in microseconds, no thread, no call
+            notify(tier_model, "skipped", message=breaker_reason)
+            return Attempt(tier, name, tier_model, "skipped", breaker_reason), None
+
         timeout = provider.timeout()
         started = time.monotonic()
         # Providers report from their worker thread; the caller's callback runs on the caller's thread
@@ -261,33 +408,46 @@ class Engine:
                 notify(tier_model, stage, done, total)
 
         notify(tier_model, "start")
+        retried = [0]  # how often the worker sent the request again after a transient error
         try:
-            output = _run_within_deadline(provider, request, timeout, cancel, deliver_reports if progress else None)
+            retry = self.retry if provider.retry_safe else NO_RETRIES
+            output = _run_within_deadline(
+                provider, request, timeout, cancel, deliver_reports if progress else None, retry, retried
+            )
             color = _validated(output, request, name)
         except (InvalidInput, ConfigError):
+            breaker.released()
             raise  # the caller's mistake: no other tier would do better
         except Cancelled:
+            breaker.released()  # the caller gave up (or the tier lost a hedged race): no verdict on the tier
             raise
         except ProviderError as error:
-            attempt = _failed(tier, name, tier_model, error, time.monotonic() - started)
+            breaker.failed(error, fingerprint)
+            attempt = _failed(tier, name, tier_model, error, time.monotonic() - started, retried[0])
             notify(tier_model, "failed", message=attempt.reason)
             return attempt, None
         except Exception as error:  # a provider bug must not take the whole chain down
-            reason = f"unexpected {type(error).__name__}: {_one_line(str(error))}"
+            breaker.failed(error, fingerprint)
+            reason = f"unexpected {type(error).__name__}: {_one_line(str(error))}" + _after(retried[0])
             attempt = Attempt(tier, name, tier_model, "error", reason, time.monotonic() - started)
             notify(tier_model, "failed", message=reason)
             return attempt, None
+
+        breaker.succeeded()
+        latency = time.monotonic() - started
+        self.latencies.record(name, tier_model, latency)
+        note = (f"succeeded after {_retries(retried[0])} of transient errors",) if retried[0] else ()
 
         attempt = Attempt(
             tier=tier,
             provider=name,
             model=output.model or tier_model,
             outcome="ok",
-            latency_s=time.monotonic() - started,
+            latency_s=latency,
             cost_usd=output.cost.usd,
             cost_kind=output.cost.kind,
             output_size=request.output_size,
-            warnings=tuple(output.warnings),
+            warnings=tuple(output.warnings) + note,
         )
         notify(attempt.model, "ok", message=f"{attempt.latency_s:.1f} s")
         return attempt, color
@@ -301,6 +461,59 @@ def _check_scale(scale: Any) -> int:
     if value not in SCALES:
         raise InvalidInput(f"scale must be one of 2, 3, 4, not {scale!r}")
     return int(value)
+
+
+class _Runner:
+    """One tier's attempt on a thread of its own, so the caller can watch it and hedge beside it."""
+
+    def __init__(self, name: str, tier: int, run: Callable[[threading.Event], tuple[Attempt, np.ndarray | None]],
+                 changed: threading.Event):
+        self.name = name
+        self.tier = tier
+        self.stop = threading.Event()  # the attempt's cancel flag: set when the caller gives up or it lost
+        self.finished = threading.Event()
+        self.started = time.monotonic()
+        self.attempt: Attempt | None = None
+        self.color: np.ndarray | None = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._work, args=(run, changed), name=f"hdcore-race-{name}", daemon=True).start()
+
+    @property
+    def won(self) -> bool:
+        return self.finished.is_set() and self.color is not None
+
+    def _work(self, run: Callable[[threading.Event], tuple[Attempt, np.ndarray | None]], changed: threading.Event):
+        try:
+            self.attempt, self.color = run(self.stop)
+        except BaseException as error:  # handed to the caller's thread, unless the runner was stopped
+            self.error = error if not self.stop.is_set() else None
+        finally:
+            self.finished.set()
+            changed.set()
+
+
+def _deliver(events: queue.SimpleQueue, progress: ProgressCallback | None) -> None:
+    while progress is not None and not events.empty():
+        progress(events.get())
+
+
+def _tier_model(provider: Provider, model: str | None, scale: int, options: dict[str, Any]) -> str:
+    return model if model is not None and provider.serves(model) else provider.default_model(scale, options)
+
+
+def _safe_tier_model(provider: Provider, model: str | None, scale: int, options: dict[str, Any]) -> str | None:
+    try:
+        return _tier_model(provider, model, scale, options)
+    except Exception:  # bad options surface when the tier runs; here the model only keys latencies
+        return model
+
+
+def _retries(count: int) -> str:
+    return f"{count} retry" if count == 1 else f"{count} retries"
+
+
+def _after(retries: int) -> str:
+    return f" (after {_retries(retries)})" if retries else ""
 
 
 def _not_configured(provider: Provider) -> str:
@@ -325,6 +538,8 @@ def _run_within_deadline(
     timeout: float | None,
     cancel: threading.Event | None,
     on_wake: Callable[[], None] | None = None,
+    retry: RetryPolicy = NO_RETRIES,
+    retried: list[int] | None = None,
 ) -> ProviderOutput:
     """Run ``provider.upscale`` in a worker thread and stop waiting at the deadline, whatever the provider does.
 
@@ -335,7 +550,14 @@ def _run_within_deadline(
 
     def work() -> None:
         try:
-            box["output"] = provider.upscale(request)
+            box["output"] = call_with_retries(
+                lambda: provider.upscale(request),
+                retry,
+                deadline=request.deadline,
+                sleep=request.cancel_event.wait,  # a backoff ends early when the tier is abandoned
+                stopped=request.cancel_event.is_set,
+                on_retry=lambda count, error: retried.__setitem__(0, count) if retried is not None else None,
+            )
         except BaseException as error:  # handed to the waiting thread, which re-raises it
             box["error"] = error
         finally:
@@ -355,7 +577,13 @@ def _run_within_deadline(
     if on_wake is not None:
         on_wake()
     if "error" in box:
-        raise box["error"]
+        error = box["error"]
+        if isinstance(error, ProviderTimeout) and str(error) == _CHECK_TIMEOUT and timeout is not None:
+            # The provider's own check noticed the engine's deadline first (a race under load): same reason.
+            raise ProviderTimeout(
+                f"timed out after {timeout:.1f} s", provider=provider.name, model=request.model
+            ) from error
+        raise error
     return box["output"]
 
 
@@ -393,13 +621,13 @@ def _validated(output: ProviderOutput, request: UpscaleRequest, name: str) -> np
     return color
 
 
-def _failed(tier: int, name: str, model: str | None, error: ProviderError, latency: float) -> Attempt:
+def _failed(tier: int, name: str, model: str | None, error: ProviderError, latency: float, retries: int = 0) -> Attempt:
     return Attempt(
         tier=tier,
         provider=name,
         model=error.model or model,
         outcome=error.outcome,
-        reason=_one_line(str(error)) or type(error).__name__,
+        reason=(_one_line(str(error)) or type(error).__name__) + _after(retries),
         latency_s=latency,
     )
 

@@ -108,3 +108,13 @@ def sleeper(seconds: float) -> Behaviour:
         return good(request)
 
     return behaviour
+
+
+@pytest.fixture(autouse=True)
+def closed_breakers():
+    """Circuit breakers are per process: each test starts with every breaker closed, as a fresh process would."""
+    from hdcore.breaker import process_breakers
+
+    process_breakers.clear()
+    yield
+    process_breakers.clear()

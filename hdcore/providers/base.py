@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ class Provider(abc.ABC):
     name: str = ""  # registry id, e.g. "local"
     label: str = ""  # shown to people, e.g. "Local (ncnn)"
     requires: str = ""  # what configures it, e.g. "HUGGINGFACE_TOKEN"; "" when nothing is needed
+    # May the engine call upscale again after a TransientError? False where a call may have started paid
+    # work that a repeat would pay for twice (a Replicate prediction, a Space job).
+    retry_safe: bool = False
 
     def __init__(self, config: Config):
         self.config = config
@@ -100,6 +104,19 @@ class Provider(abc.ABC):
     def skip_reason(self, request_size: tuple[int, int], scale: int) -> str:
         """Why a request of this (width, height) is not sent at all, or "" when it is (e.g. an input size limit)."""
         return ""
+
+    def config_fingerprint(self) -> str:
+        """A short hash of what configures the tier (tokens, endpoints), never the values themselves.
+
+        A breaker disabled by a rejected token (401 / 403) comes back when this changes.
+        """
+        config = self.config
+        parts = [
+            secret.reveal() if secret else ""
+            for secret in (config.huggingface_token, config.replicate_api_token)
+        ]
+        parts += [config.hf_base_url, config.replicate_base_url, config.space or ""]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
     def cancel(self, request: UpscaleRequest) -> None:
         """Stop paid or long work for ``request`` (its cancel_event is already set). Default: nothing to stop."""

@@ -73,6 +73,7 @@ class HuggingFaceProvider(RemoteProvider):
     name = "hf"
     label = "Hugging Face Inference"
     requires = "HUGGINGFACE_TOKEN"
+    retry_safe = True  # one HTTP call, billed only when it answers: a failed call can be sent again
     late_phrase = "before the answer was complete"
 
     def __init__(self, config):

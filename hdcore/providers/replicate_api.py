@@ -221,6 +221,7 @@ class ReplicateProvider(Provider):
     name = "replicate"
     label = "Replicate"
     requires = "REPLICATE_API_TOKEN"
+    retry_safe = False  # a create may have started a billed prediction: never repeat it
 
     def __init__(self, config: Config):
         super().__init__(config)

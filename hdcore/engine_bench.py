@@ -1,0 +1,178 @@
+"""Benchmark the fallback engine itself (not the models): overhead, breaker skips, failover, hedging.
+
+Every tier here is scripted in memory, so the numbers are the engine's own work and waits:
+
+    overhead per attempt     a no-op provider, many runs; the provider's own time is subtracted
+    skip, breaker open       one attempt at a tier whose breaker is open (no thread, no call)
+    failover after timeout   a primary that ignores its deadline, then a no-op tier: total time past the deadline
+    p50 / p99 end to end     a slow primary (90% fast, 10% slow, seeded) and a steady secondary, hedging off / on
+
+Used by ``python -m hdcore bench --engine`` and ``python bench/engine.py``.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .attempts import ProviderOutput
+from .breaker import Breakers
+from .config import Config
+from .engine import Engine
+from .errors import PermanentError
+from .images import load_image
+from .providers.base import ModelInfo, Provider, UpscaleRequest
+from .registry import ProviderSpec, Registry
+
+SIZE = 16  # a tiny input: the engine's work, not pixel work, is measured
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    measured: str
+    target: str
+    met: bool
+
+
+class _Scripted(Provider):
+    """A provider that waits ``delay()`` seconds (ending early when cancelled) and returns a ready image."""
+
+    def __init__(self, config: Config, name: str, delay: Callable[[], float] = lambda: 0.0, ignore_cancel=False):
+        super().__init__(config)
+        self.name = name
+        self.delay = delay
+        self.ignore_cancel = ignore_cancel
+        self.busy_s = 0.0  # the provider's own time, subtracted from the engine's
+
+    def models(self) -> Sequence[ModelInfo]:
+        return (ModelInfo("m", (2, 3, 4)),)
+
+    def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
+        return "m"
+
+    def upscale(self, request: UpscaleRequest) -> ProviderOutput:
+        started = time.perf_counter()
+        seconds = self.delay()
+        if seconds and self.ignore_cancel:
+            time.sleep(seconds)
+        elif seconds:
+            request.cancel_event.wait(seconds)
+        width, height = request.output_size
+        image = np.zeros((height, width, 3), np.float32)
+        self.busy_s += time.perf_counter() - started
+        return ProviderOutput(image=image, model="m")
+
+
+def _engine(config: Config, *providers: _Scripted, breakers: Breakers | None = None) -> Engine:
+    registry = Registry([ProviderSpec(p.name, (lambda c, p=p: p)) for p in providers])
+    return Engine(config, registry, breakers=breakers or Breakers())
+
+
+def _image() -> np.ndarray:
+    return np.linspace(0, 1, SIZE * SIZE * 3, dtype=np.float32).reshape(SIZE, SIZE, 3)
+
+
+def overhead(runs: int, hedge: bool) -> float:
+    """Mean engine time per attempt (s) around a provider that does nothing."""
+    provider = _Scripted(Config(), "noop")
+    config = Config(timeouts={"noop": 10.0, "spare": 10.0}, hedge=hedge)
+    engine = _engine(config, provider, _Scripted(config, "spare"))
+    image = _image()
+    engine.enhance(image, 2)  # warm up (imports, first allocations)
+    provider.busy_s = 0.0
+    started = time.perf_counter()
+    for _ in range(runs):
+        engine.enhance(image, 2)
+    return (time.perf_counter() - started - provider.busy_s) / runs
+
+
+def skip_time(runs: int) -> float:
+    """Mean time (s) to skip a tier whose breaker is open."""
+    breakers = Breakers()
+    engine = _engine(Config(), _Scripted(Config(), "down"), breakers=breakers)
+    breakers.get("down", "m").failed(PermanentError("model not served here (HTTP 404)"))
+    source = load_image(_image())
+    started = time.perf_counter()
+    for _ in range(runs):
+        attempt, _ = engine._attempt(1, "down", source, 2, None, {}, None, None)
+    assert attempt.outcome == "skipped"
+    return (time.perf_counter() - started) / runs
+
+
+def failover(timeout: float, runs: int) -> float:
+    """Worst time (s) from the start to the next tier's image, when the first tier times out."""
+    config = Config(timeouts={"stuck": timeout, "next": 10.0}, hedge=False)
+    stuck = _Scripted(config, "stuck", lambda: timeout + 1.0, ignore_cancel=True)
+    engine = _engine(config, stuck, _Scripted(config, "next"))
+    worst = 0.0
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = engine.enhance(_image(), 2)
+        assert result.provider == "next"
+        worst = max(worst, time.perf_counter() - started)
+    return worst
+
+
+def tail_latency(requests: int, hedge: bool, fast: float, slow: float, slow_share: float, secondary: float,
+                 budget: float) -> tuple[float, float, int]:
+    """p50, p99 (s) and the number of hedged requests, for a slow-tailed primary and a steady secondary."""
+    draws = random.Random(7)
+    slow_ones = {i for i in range(requests) if draws.random() < slow_share}
+    counter = iter(range(10**9))
+    config = Config(
+        timeouts={"primary": 30.0, "secondary": 30.0},
+        hedge=hedge,
+        hedge_delay_s=0.1,  # no history yet
+        hedge_min_s=0.1,  # the bounds scaled down with the latencies (0.5 s in production)
+        hedge_budget=budget,
+    )
+    primary = _Scripted(config, "primary", lambda: slow if next(counter) in slow_ones else fast)
+    engine = _engine(config, primary, _Scripted(config, "secondary", lambda: secondary))
+    image = _image()
+    latencies, hedged = [], 0
+    for _ in range(requests):
+        started = time.perf_counter()
+        result = engine.enhance(image, 2)
+        latencies.append(time.perf_counter() - started)
+        hedged += len(result.attempts) > 1
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    return statistics.median(latencies), p99, hedged
+
+
+def run_engine_benchmark(requests: int = 60, runs: int = 300) -> list[Row]:
+    rows = []
+    for hedge in (False, True):
+        per = overhead(runs, hedge)
+        label = "engine overhead per attempt" + (" (auto, hedging armed)" if hedge else "")
+        rows.append(Row(label, f"{per * 1000:.2f} ms", "<= 5 ms", per <= 0.005))
+    skip = skip_time(runs * 10)
+    rows.append(Row("skip, breaker open", f"{skip * 1e6:.0f} us", "< 1 ms", skip < 0.001))
+    timeout = 0.2
+    worst = failover(timeout, 5)
+    rows.append(Row(f"failover after a {timeout:g} s timeout", f"{worst * 1000:.0f} ms",
+                    f"<= {(timeout + 0.05) * 1000:.0f} ms", worst <= timeout + 0.05))
+    shape = dict(fast=0.02, slow=1.0, slow_share=0.1, secondary=0.08, budget=0.25)
+    p50_off, p99_off, _ = tail_latency(requests, False, **shape)
+    p50_on, p99_on, hedged = tail_latency(requests, True, **shape)
+    rows.append(Row("p50 / p99, hedging off", f"{p50_off * 1000:.0f} / {p99_off * 1000:.0f} ms", "-", True))
+    rows.append(Row(f"p50 / p99, hedging on ({hedged} of {requests} hedged)",
+                    f"{p50_on * 1000:.0f} / {p99_on * 1000:.0f} ms", "p99 <= half of off", p99_on <= p99_off / 2))
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    header = ("measure", "measured", "target", "met")
+    cells = [header] + [(r.name, r.measured, r.target, "yes" if r.met else "NO") for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    note = ("primary: 90% 20 ms, 10% 1 s (seeded); secondary 80 ms; hedge after the p95 bounded to 0.1-10 s "
+            "(0.1 s before history); hedge budget 25% of requests")
+    return "\n".join(lines + ["", note])

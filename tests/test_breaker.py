@@ -1,0 +1,249 @@
+"""Circuit breakers: the closed / open / half-open state machine on a fake clock, and the engine's use of it."""
+
+import time
+
+import pytest
+
+from tests.conftest import ScriptedProvider, scripted_registry
+from hdcore import breaker as breaker_module
+from hdcore.breaker import CLOSED, HALF_OPEN, OPEN, BreakerListener, Breakers, BreakerSettings, CircuitBreaker
+from hdcore.config import Config, Secret
+from hdcore.engine import Engine
+from hdcore.errors import (
+    AuthError,
+    BadOutput,
+    Cancelled,
+    PermanentError,
+    ProviderTimeout,
+    RateLimited,
+    TransientError,
+)
+
+CONFIG = Config(timeouts={"a": 1.0, "b": 1.0}, hedge=False)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make(settings=BreakerSettings(fail_max=3, cooldown_s=30.0, permanent_cooldown_s=3600.0), listeners=()):
+    clock = FakeClock()
+    return CircuitBreaker("hf", "m", settings, clock=clock, wall=lambda: 1_700_000_000.0, listeners=listeners), clock
+
+
+def test_closed_opens_after_n_counted_failures_in_a_row():
+    breaker, clock = make()
+    for error in (ProviderTimeout("timed out"), TransientError("HTTP 503")):
+        breaker.failed(error)
+        assert breaker.current_state == CLOSED and breaker.admit() == ""
+    breaker.failed(BadOutput("output is 1x1"))
+    assert breaker.current_state == OPEN
+    reason = breaker.admit()
+    assert reason.startswith("circuit open after 3 failures (last: output is 1x1); retry at ")
+    assert reason.endswith(breaker.reopen_text()) and len(breaker.reopen_text()) == 8  # HH:MM:SS
+
+
+def test_a_success_in_between_starts_the_count_again():
+    breaker, _ = make()
+    breaker.failed(TransientError("x"))
+    breaker.failed(TransientError("x"))
+    breaker.succeeded()
+    breaker.failed(TransientError("x"))
+    breaker.failed(TransientError("x"))
+    assert breaker.current_state == CLOSED
+
+
+def test_half_open_lets_one_trial_through_and_its_success_closes():
+    breaker, clock = make()
+    for _ in range(3):
+        breaker.failed(TransientError("x"))
+    clock.advance(29.9)
+    assert breaker.admit() != ""
+    clock.advance(0.2)
+    assert breaker.admit() == "" and breaker.current_state == HALF_OPEN
+    assert breaker.admit() == "circuit half-open: a trial call is in flight"  # concurrent callers are skipped
+    breaker.succeeded()
+    assert breaker.current_state == CLOSED and breaker.admit() == "" and breaker.failures == 0
+
+
+def test_a_failed_trial_reopens_for_another_cooldown():
+    breaker, clock = make()
+    for _ in range(3):
+        breaker.failed(TransientError("x"))
+    clock.advance(31)
+    assert breaker.admit() == ""
+    breaker.failed(ProviderTimeout("timed out"))
+    assert breaker.current_state == OPEN
+    clock.advance(29)
+    assert breaker.admit().startswith("circuit open after")
+    clock.advance(2)
+    assert breaker.admit() == ""
+
+
+def test_a_cancelled_trial_hands_the_trial_back_without_a_verdict():
+    breaker, clock = make()
+    for _ in range(3):
+        breaker.failed(TransientError("x"))
+    clock.advance(31)
+    assert breaker.admit() == ""
+    breaker.failed(Cancelled("lost the race"))
+    assert breaker.current_state == HALF_OPEN and breaker.admit() == ""
+
+
+def test_404_opens_at_once_for_the_long_cooldown():
+    breaker, clock = make()
+    breaker.failed(PermanentError("model not served here (HTTP 404)"))
+    assert breaker.current_state == OPEN
+    assert breaker.admit().startswith("circuit open after model not served here (HTTP 404); retry at")
+    clock.advance(3599)
+    assert breaker.admit() != ""
+    clock.advance(2)
+    assert breaker.admit() == ""
+
+
+def test_429_opens_for_retry_after():
+    breaker, clock = make()
+    breaker.failed(RateLimited("rate limited (HTTP 429); retry after 7 s", retry_after=7.0))
+    assert breaker.admit() != ""
+    assert breaker.snapshot()["reopens_at"] == pytest.approx(1_700_000_007.0)
+    clock.advance(7.1)
+    assert breaker.admit() == ""
+
+
+def test_401_disables_until_the_config_fingerprint_changes():
+    breaker, clock = make()
+    breaker.failed(AuthError("Hugging Face rejected the token (HTTP 401)"), fingerprint="fp-old")
+    clock.advance(10 * 3600)
+    assert breaker.admit("fp-old") == (
+        "disabled after Hugging Face rejected the token (HTTP 401); until its configuration changes"
+    )
+    assert breaker.snapshot()["reopens_at"] is None and breaker.snapshot()["disabled"]
+    assert breaker.admit("fp-new") == "" and breaker.current_state == CLOSED
+
+
+def test_fingerprint_follows_the_token_and_never_holds_it():
+    old = ScriptedProvider(Config(huggingface_token=Secret("hf_old_value")), "a")
+    new = ScriptedProvider(Config(huggingface_token=Secret("hf_new_value")), "a")
+    assert old.config_fingerprint() != new.config_fingerprint()
+    assert "hf_old_value" not in old.config_fingerprint()
+    assert old.config_fingerprint() == ScriptedProvider(Config(huggingface_token=Secret("hf_old_value")), "a").config_fingerprint()
+
+
+def test_listeners_hear_state_changes():
+    heard = []
+
+    class Listener(BreakerListener):
+        def state_change(self, breaker, old, new):
+            heard.append((old, new))
+
+    breaker, clock = make(listeners=[Listener()])
+    for _ in range(3):
+        breaker.failed(TransientError("x"))
+    clock.advance(31)
+    breaker.admit()
+    breaker.succeeded()
+    assert heard == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
+
+
+def test_registry_snapshot_and_reset():
+    breakers = Breakers(clock=FakeClock(), wall=lambda: 1_700_000_000.0)
+    breakers.get("hf", "m1").failed(PermanentError("HTTP 404"))
+    breakers.get("hf", "m2").failed(PermanentError("HTTP 404"))
+    breakers.get("replicate", "r").failed(PermanentError("HTTP 410"))
+    rows = {(row["provider"], row["model"]): row for row in breakers.snapshot()}
+    assert rows[("hf", "m1")]["state"] == OPEN and rows[("hf", "m1")]["reason"] == "HTTP 404"
+    assert set(rows[("hf", "m1")]) >= {"provider", "model", "state", "failures", "opened_at", "reopens_at", "reason"}
+    breakers.reset("hf", "m1")
+    assert breakers.get("hf", "m1").current_state == CLOSED and breakers.get("hf", "m2").current_state == OPEN
+    breakers.reset("hf")
+    assert breakers.get("hf", "m2").current_state == CLOSED and breakers.get("replicate", "r").current_state == OPEN
+
+
+def test_module_functions_act_on_the_process_breakers():
+    breaker_module.process_breakers.get("x", None).failed(PermanentError("gone"))
+    assert [row["state"] for row in breaker_module.snapshot() if row["provider"] == "x"] == [OPEN]
+    breaker_module.reset("x")
+    assert [row["state"] for row in breaker_module.snapshot() if row["provider"] == "x"] == [CLOSED]
+
+
+# --- in the engine ----------------------------------------------------------------------------------------
+
+
+def failing(error):
+    def behaviour(request):
+        raise error
+
+    return behaviour
+
+
+def test_engine_skips_an_open_tier_with_its_reason_and_closes_it_after_a_good_trial(photo_png):
+    clock = FakeClock()
+    breakers = Breakers(clock=clock)
+    config = CONFIG.with_changes(breaker_failures=2, breaker_cooldown_s=30.0)
+    a = ScriptedProvider(config, "a", failing(TransientError("HTTP 503")))
+    b = ScriptedProvider(config, "b")
+    engine = Engine(config, scripted_registry(a, b), breakers=breakers)
+    engine.enhance(photo_png, scale=2)
+    engine.enhance(photo_png, scale=2)
+    assert len(a.requests) == 2
+    result = engine.enhance(photo_png, scale=2)
+    assert len(a.requests) == 2, "an open breaker must not call the provider"
+    assert result.attempts[0].outcome == "skipped"
+    assert result.attempts[0].reason.startswith("circuit open after 2 failures (last: HTTP 503); retry at ")
+    assert result.provider == "b"
+
+    a.behaviour = ScriptedProvider(config, "ok").behaviour
+    clock.advance(31)
+    result = engine.enhance(photo_png, scale=2)
+    assert result.provider == "a" and breakers.get("a", "m-default").current_state == CLOSED
+
+
+def test_breakers_are_shared_by_engines_of_one_process(photo_png):
+    a = ScriptedProvider(CONFIG, "a", failing(PermanentError("model not served here (HTTP 404)")))
+    b = ScriptedProvider(CONFIG, "b")
+    Engine(CONFIG, scripted_registry(a, b)).enhance(photo_png, scale=2)
+    result = Engine(CONFIG, scripted_registry(a, b)).enhance(photo_png, scale=2)
+    assert result.attempts[0].outcome == "skipped" and "HTTP 404" in result.attempts[0].reason
+    assert len(a.requests) == 1
+    breaker_module.reset("a")
+    Engine(CONFIG, scripted_registry(a, b)).enhance(photo_png, scale=2)
+    assert len(a.requests) == 2
+
+
+def test_engine_reenables_a_rejected_tier_when_its_token_changes(photo_png):
+    old = CONFIG.with_changes(huggingface_token=Secret("hf_old"))
+    breakers = Breakers()
+    a = ScriptedProvider(old, "a", failing(AuthError("rejected the token (HTTP 401)")))
+    b = ScriptedProvider(old, "b")
+    Engine(old, scripted_registry(a, b), breakers=breakers).enhance(photo_png, scale=2)
+    skipped = Engine(old, scripted_registry(a, b), breakers=breakers).enhance(photo_png, scale=2).attempts[0]
+    assert skipped.outcome == "skipped" and skipped.reason.endswith("until its configuration changes")
+    new = old.with_changes(huggingface_token=Secret("hf_new"))
+    a.config = new
+    a.behaviour = b.behaviour
+    assert Engine(new, scripted_registry(a, b), breakers=breakers).enhance(photo_png, scale=2).provider == "a"
+
+
+def test_skipping_an_open_tier_takes_well_under_a_millisecond(photo_png):
+    """A correctness bound (the skip makes no call and starts no thread), not a speed target."""
+    breakers = Breakers()
+    a = ScriptedProvider(CONFIG, "a")
+    engine = Engine(CONFIG, scripted_registry(a), breakers=breakers)
+    breakers.get("a", "m-default").failed(PermanentError("gone"))
+    from hdcore import images
+
+    source = images.load_image(photo_png)
+    runs = 1000
+    started = time.perf_counter()
+    for _ in range(runs):
+        attempt, color = engine._attempt(1, "a", source, 2, None, {}, None, None)
+    mean = (time.perf_counter() - started) / runs
+    assert attempt.outcome == "skipped" and color is None and not a.requests
+    assert mean < 0.001, f"{mean * 1e6:.0f} us per skip"
