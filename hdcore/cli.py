@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from . import batch, images
+from . import batch, health, images
 from .config import Config
 from .engine import SCALES, Engine, ProgressEvent
 from .errors import HDCoreError
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = Config.from_env()
-        return args.run(args, Engine(config))
+        return args.run(args, Engine(config, planner=health.planner_for(config, os.environ)))
     except HDCoreError as error:  # configuration problems found before any input was touched
         _error(str(error))
         return EXIT_USAGE

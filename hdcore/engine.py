@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -62,6 +62,12 @@ class ProgressEvent:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class Planner(Protocol):
+    """Arranges the Auto chain (``hdcore.health.HealthPlanner``): returns .order, .skips and .explanation."""
+
+    def arrange(self, chain: Sequence[str], models: Mapping[str, str | None]) -> Any: ...
 
 
 @dataclass
@@ -140,6 +146,7 @@ class Engine:
         breakers: Breakers | None = None,
         retry: RetryPolicy | None = None,
         latencies: LatencyWindows | None = None,
+        planner: Planner | None = None,
     ):
         self.config = config if config is not None else Config.from_env()
         self.registry = registry if registry is not None else default_registry()
@@ -156,6 +163,7 @@ class Engine:
             config.hedge, config.hedge_delay_s, config.hedge_min_s, config.hedge_max_s, config.hedge_budget
         )
         self.hedge_budget = HedgeBudget(self.hedge.budget)
+        self.planner = planner  # arranges the Auto chain from history (adaptive order, budget guard); None: static
 
     def latency_p95(self, provider: str, model: str | None) -> float | None:
         """The recent p95 latency of provider+model, or None without history (what times a hedge)."""
@@ -231,6 +239,7 @@ class Engine:
         images.check_output_size(source.size, scale, self.config.max_output_pixels)
         self._check_model_is_served(chain, model)
 
+        chain, planned_skips, order_note = self._arranged(chain, provider, scale, model, options)
         hedging = self.hedge.enabled and provider == "auto"  # a named provider is the caller's choice alone
         if hedging:
             self.hedge_budget.earn()
@@ -239,7 +248,13 @@ class Engine:
         while index < len(chain):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled by the caller")
-            if hedging and index + 1 < len(chain):
+            if chain[index] in planned_skips:
+                reason = planned_skips[chain[index]]
+                _notifier(progress, index + 1, chain[index])(None, "skipped", message=reason)
+                attempts.append(Attempt(index + 1, chain[index], None, "skipped", reason))
+                index += 1
+                continue
+            if hedging and index + 1 < len(chain) and chain[index + 1] not in planned_skips:
                 tried, color = self._race(index, chain, source, scale, model, options, progress, cancel)
             else:
                 attempt, color = self._attempt(index + 1, chain[index], source, scale, model, options, progress, cancel)
@@ -255,11 +270,26 @@ class Engine:
                     scale=scale,
                     input_size=source.size,
                     attempts=attempts,
-                    warnings=list(source.warnings) + list(winner.warnings),
+                    warnings=list(source.warnings) + list(winner.warnings) + ([order_note] if order_note else []),
                     source_format=source.format,
                     _source_color=source.color,
                 )
         raise AllTiersFailed(attempts)
+
+    def _arranged(
+        self, chain: list[str], provider: str | Sequence[str], scale: int, model: str | None, options: dict[str, Any]
+    ) -> tuple[list[str], dict[str, str], str]:
+        """The Auto chain as the planner arranges it (order, budget skips, a note when the order changed)."""
+        if self.planner is None or provider != "auto":
+            return chain, {}, ""
+        models = {
+            name: model if model is not None and self.provider(name).serves(model)
+            else self.provider(name).default_model(scale, options)
+            for name in chain
+        }
+        arranged = self.planner.arrange(chain, models)
+        note = f"order: {arranged.explanation}" if arranged.order != chain else ""
+        return arranged.order, arranged.skips, note
 
     def _race(
         self,

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Literal, Mapping, Sequence
 
+from .config import Config
 from .errors import ConfigError
-from .history import AttemptRow, HistoryStore
+from .history import AttemptRow, HistoryError, HistoryStore
 from .prices import PriceTable
 
 HOUR = 3600
@@ -395,3 +396,46 @@ def estimated_cost(
             return priced.usd
     paid = [row.cost_usd for row in store.attempts(since=now - DAY, provider=provider) if row.cost_usd > 0]
     return sum(paid) / len(paid) if paid else 0.0
+
+
+# ------------------------------------------------------------------------------------------------- planner
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """What the engine runs in Auto: the order, the tiers the budget guard skips (with reasons), and why."""
+
+    order: list[str]
+    skips: dict[str, str]
+    explanation: str
+
+
+class HealthPlanner:
+    """Arranges the Auto chain from the stored history: adaptive order and the cost budget guard.
+
+    The engine calls ``arrange`` once per Auto run. A history that cannot be read is no evidence: the static
+    order runs with no budget skips (a broken store must never stop an upscale).
+    """
+
+    def __init__(self, store: HistoryStore, settings: HealthSettings, prices: PriceTable):
+        self.store = store
+        self.settings = settings
+        self.prices = prices
+
+    def arrange(self, chain: Sequence[str], models: Mapping[str, str | None]) -> Arrangement:
+        settings = self.settings
+        try:
+            ordering = choose_order(chain, figures(self.store), settings.order_mode, settings.max_cost_per_image)
+            skips = budget_skips(ordering.order, self.store, self.prices, settings.max_cost_per_image,
+                                 settings.max_cost_per_day, models=models)  # fmt: skip
+        except HistoryError:
+            return Arrangement(list(chain), {}, "static order: the history cannot be read")
+        return Arrangement(list(ordering.order), skips, ordering.explanation)
+
+
+def planner_for(config: Config, env: Mapping[str, str]) -> HealthPlanner | None:
+    """The planner the settings ask for, or None for the plain static chain with no caps (no history needed)."""
+    settings = HealthSettings.from_env(env)
+    if settings == HealthSettings():
+        return None
+    return HealthPlanner(HistoryStore.in_folder(config.data_dir), settings, PriceTable.from_config(config))

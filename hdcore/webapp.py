@@ -97,6 +97,13 @@ def load_config(settings: Mapping[str, str]) -> Config:
     return Config.from_env(settings)
 
 
+def build_engine(settings: Mapping[str, str]) -> Engine:
+    """The app's engine: the settings' config, and the history planner when an adaptive order or a cost cap is
+    asked for (so the Auto chain the Health page explains is the one that runs)."""
+    config = load_config(settings)
+    return Engine(config, planner=health.planner_for(config, settings))
+
+
 def secret_values(config: Config) -> list[str]:
     """The token values to blank out of anything shown (longest first, so overlapping ones are fully hidden)."""
     values = [s.reveal() for s in (config.huggingface_token, config.replicate_api_token) if s]

@@ -26,7 +26,7 @@ def _secrets() -> dict:
 def _shared_engine(settings_key: str, _settings: dict[str, str]) -> hdcore.Engine:
     # One engine per configuration for the whole process: every session shares its providers, and the local
     # tier's models (loaded once per process) and job gate (HDCORE_LOCAL_JOBS) behind it.
-    return hdcore.Engine(webapp.load_config(_settings))
+    return webapp.build_engine(_settings)
 
 
 @st.cache_resource(show_spinner=False)

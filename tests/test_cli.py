@@ -295,3 +295,11 @@ def test_an_explicit_output_path_is_overwritten(photo_file, tmp_path):
     result = run("upscale", str(photo_file), "-o", str(target), "--provider", "lanczos", "--scale", "2")
     assert result.returncode == 0, result.stderr
     assert Image.open(target).size == (80, 64)
+
+
+def test_adaptive_order_and_cost_caps_are_read_and_checked(photo_file, tmp_path):
+    env = {"HDCORE_ORDER_MODE": "adaptive", "HDCORE_MAX_COST_PER_DAY": "5", "HDCORE_DATA_DIR": str(tmp_path / "d")}
+    result = run("upscale", str(photo_file), "--scale", "2", "--json", "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["provider"] == "local"
+    assert_one_line_error(run("upscale", str(photo_file), env={"HDCORE_ORDER_MODE": "random"}), 2, "HDCORE_ORDER_MODE")

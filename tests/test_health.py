@@ -273,3 +273,59 @@ def test_health_page_lists_breakers_and_resets_one(data_dir, monkeypatch):
     assert app.dataframe[0].value.to_dict("records")[0]["State"] == "open"
     next(button for button in app.button if button.key == "reset-breaker-0").click().run()
     assert not app.exception and board.resets == [("hf", None)]
+
+
+# ------------------------------------------------------------------------------------------ engine wiring
+
+
+def test_the_engine_runs_the_adaptive_order_and_skips_over_budget_tiers(tmp_path):
+    from hdcore import Config, Engine
+    from hdcore.attempts import Attempt, Cost
+    from hdcore.health import HealthPlanner
+    from hdcore.errors import TransientError
+    from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
+
+    def failing(request):
+        raise TransientError("down")
+
+    config = Config(timeouts={}, hedge=False)
+    flaky = ScriptedProvider(config, "flaky", failing)
+    steady = ScriptedProvider(config, "steady")
+    pricey = ScriptedProvider(config, "pricey", cost=Cost(1.0, "measured"))
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    history_of_failures = [Attempt(1, "flaky", "m-default", "error", "down", 0.1) for _ in range(5)]
+    history_of_successes = [Attempt(2, "steady", "m-default", "ok", "", 0.2) for _ in range(5)]
+    history_of_spending = [Attempt(3, "pricey", "m-default", "ok", "", 0.2, 1.0, "measured") for _ in range(5)]
+    for attempts in (history_of_failures, history_of_successes, history_of_spending):
+        store.record_failure(AllTiersFailed(attempts), input_size=(8, 8), scale=2)
+
+    planner = HealthPlanner(store, HealthSettings("adaptive", max_cost_per_image=0.5), PriceTable.from_config(config))
+    engine = Engine(config, scripted_registry(flaky, pricey, steady), planner=planner)
+    result = engine.enhance(png_bytes(photo()), scale=2)
+
+    assert result.provider == "steady"
+    assert [(a.provider, a.outcome) for a in result.attempts][0] == ("steady", "ok")
+    assert flaky.requests == [] and pricey.requests == []
+    assert "order: steady first: flaky failed 5 of 5 in the last hour. Adaptive order: steady → flaky → pricey." \
+        in result.warnings
+
+    steady.behaviour = failing  # now every tier but the over-budget one fails: the guard must still hold
+    with pytest.raises(AllTiersFailed) as caught:
+        engine.enhance(png_bytes(photo()), scale=2)
+    outcomes = [(a.provider, a.outcome) for a in caught.value.attempts]
+    assert outcomes == [("steady", "error"), ("flaky", "error"), ("pricey", "skipped")]
+    assert caught.value.attempts[-1].reason.startswith("over the per-image budget")
+    assert pricey.requests == []
+
+
+def test_a_named_provider_ignores_the_planner(tmp_path):
+    from hdcore import Config, Engine
+    from hdcore.health import HealthPlanner
+    from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
+
+    config = Config(timeouts={})
+    only = ScriptedProvider(config, "only")
+    planner = HealthPlanner(HistoryStore(tmp_path / "h.sqlite3"), HealthSettings("adaptive", 0.0, 0.0),
+                            PriceTable.from_config(config))
+    result = Engine(config, scripted_registry(only), planner=planner).enhance(png_bytes(photo()), 2, "only")
+    assert result.provider == "only" and len(only.requests) == 1

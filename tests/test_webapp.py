@@ -752,3 +752,12 @@ def test_a_mistake_shared_by_every_image_is_one_message():
     outcome = webapp.run_batch_upload(engine_with(), [webapp.BatchInput("a.png", png_bytes(photo()))],
                                       BatchSettings(scale=2, provider="nowhere"))  # fmt: skip
     assert outcome.error and not outcome.results and outcome.zip_data == b""
+
+
+def test_the_app_engine_gets_a_planner_only_when_the_settings_ask_for_one(tmp_path):
+    from hdcore.health import HealthPlanner
+
+    assert webapp.build_engine({}).planner is None
+    adaptive = webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive", "HDCORE_DATA_DIR": str(tmp_path)})
+    assert isinstance(adaptive.planner, HealthPlanner)
+    assert adaptive.planner.settings.order_mode == "adaptive"
