@@ -6,15 +6,23 @@ Every tier here is scripted in memory, so the numbers are the engine's own work 
     skip, breaker open       one attempt at a tier whose breaker is open (no thread, no call)
     failover after timeout   a primary that ignores its deadline, then a no-op tier: total time past the deadline
     p50 / p99 end to end     a slow primary (90% fast, 10% slow, seeded) and a steady secondary, hedging off / on
+    load, local tier         8 concurrent enhances of a 256x256 photo at 4x (preset "fast") from 8 threads on one
+                             Engine, in a fresh subprocess: all must succeed; wall time and peak RSS (VmHWM)
 
 Used by ``python -m hdcore bench --engine`` and ``python bench/engine.py``.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -146,7 +154,88 @@ def tail_latency(requests: int, hedge: bool, fast: float, slow: float, slow_shar
     return statistics.median(latencies), p99, hedged
 
 
-def run_engine_benchmark(requests: int = 60, runs: int = 300) -> list[Row]:
+LOAD_SIZE = 256
+LOAD_SCALE = 4
+
+
+def load_photo(size: int = LOAD_SIZE) -> tuple[np.ndarray, str]:
+    """A real photo: a ``size`` crop of scikit-image's astronaut (a test-only dependency, imported lazily).
+
+    Without scikit-image, a photo-like stand-in (smooth shading, edges, fine texture, seeded noise) is made,
+    and the name returned says so.
+    """
+    try:
+        from skimage import data
+    except ImportError:
+        rows, cols = np.mgrid[0:size, 0:size].astype(np.float32) / size
+        noise = np.random.default_rng(7).normal(0, 0.04, (size, size, 3)).astype(np.float32)
+        shade = np.stack([0.6 * rows + 0.2, 0.5 * cols + 0.25, 0.4 * (1 - rows) + 0.3], axis=-1)
+        disc = ((rows - 0.45) ** 2 + (cols - 0.55) ** 2 < 0.08)[..., None] * np.array([0.3, -0.1, -0.2], np.float32)
+        texture = 0.05 * np.sin(40 * rows + 25 * cols)[..., None]
+        image = np.clip(shade + disc + texture + noise, 0, 1)
+        return (image * 255).astype(np.uint8), f"synthetic {size}x{size} photo (scikit-image not installed)"
+    return data.astronaut()[0:size, 128 : 128 + size], f"astronaut {size}x{size} crop"
+
+
+def _load_child(calls: int) -> dict[str, Any]:
+    """The load run itself (in the fresh process): ``calls`` threads, one Engine, the local tier only."""
+    image, source = load_photo()
+    engine = Engine(Config(local_preset="fast", hedge=False))
+    start = threading.Barrier(calls)
+    outcomes: list[str] = [""] * calls
+
+    def call(i: int) -> None:
+        start.wait()
+        try:
+            result = engine.enhance(image, LOAD_SCALE, provider="local")
+            ok = result.provider == "local" and result.image.size == (LOAD_SIZE * LOAD_SCALE,) * 2
+            outcomes[i] = "ok" if ok else f"wrong result {result.provider} {result.image.size}"
+        except Exception as error:  # reported, not raised: the row says how many failed
+            outcomes[i] = f"{type(error).__name__}: {error}"
+
+    threads = [threading.Thread(target=call, args=(i,), name=f"bench-load-{i}") for i in range(calls)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {"calls": calls, "ok": outcomes.count("ok"), "errors": [o for o in outcomes if o != "ok"],
+            "wall_s": wall, "peak_rss_kb": _vm_hwm_kb(), "source": source, "local_jobs": engine.config.local_jobs}
+
+
+def _vm_hwm_kb() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None  # not Linux: no figure
+
+
+def load(calls: int = 8, timeout_s: float = 600.0) -> dict[str, Any]:
+    """Run ``_load_child`` in a fresh interpreter, so the peak RSS belongs to this run alone."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    code = f"import json; from hdcore.engine_bench import _load_child; print(json.dumps(_load_child({int(calls)})))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout_s)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"calls": calls, "ok": 0, "errors": [tail], "wall_s": float("nan"), "peak_rss_kb": None,
+                "source": "", "local_jobs": None}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def load_row(figures: Mapping[str, Any]) -> Row:
+    rss = figures["peak_rss_kb"]
+    memory = f"peak RSS {rss / 1024:.0f} MiB" if rss else "peak RSS n/a"
+    measured = f"{figures['ok']}/{figures['calls']} ok, {figures['wall_s']:.1f} s wall, {memory}"
+    name = f"load: {figures['calls']} concurrent local enhances ({LOAD_SIZE}px photo, {LOAD_SCALE}x, fast)"
+    return Row(name, measured, "all succeed", figures["ok"] == figures["calls"])
+
+
+def run_engine_benchmark(requests: int = 60, runs: int = 300, load_calls: int = 8) -> list[Row]:
     rows = []
     for hedge in (False, True):
         per = overhead(runs, hedge)
@@ -164,6 +253,11 @@ def run_engine_benchmark(requests: int = 60, runs: int = 300) -> list[Row]:
     rows.append(Row("p50 / p99, hedging off", f"{p50_off * 1000:.0f} / {p99_off * 1000:.0f} ms", "-", True))
     rows.append(Row(f"p50 / p99, hedging on ({hedged} of {requests} hedged)",
                     f"{p50_on * 1000:.0f} / {p99_on * 1000:.0f} ms", "p99 <= half of off", p99_on <= p99_off / 2))
+    if load_calls:
+        figures = load(load_calls)
+        rows.append(load_row(figures))
+        for error in figures["errors"][:3]:
+            print(f"load: {error}", file=sys.stderr)
     return rows
 
 
@@ -174,5 +268,8 @@ def format_table(rows: Sequence[Row]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     note = ("primary: 90% 20 ms, 10% 1 s (seeded); secondary 80 ms; hedge after the p95 bounded to 0.1-10 s "
-            "(0.1 s before history); hedge budget 25% of requests")
+            "(0.1 s before history); hedge budget 25% of requests\n"
+            f"load: {LOAD_SIZE}x{LOAD_SIZE} astronaut crop (scikit-image; a synthetic stand-in without it), "
+            "one Engine, 8 threads started together, local tier only (HDCORE_LOCAL_JOBS runs at once, the rest "
+            "wait in line); peak RSS is VmHWM of a fresh process that ran only this")
     return "\n".join(lines + ["", note])

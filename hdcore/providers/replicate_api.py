@@ -305,6 +305,7 @@ class ReplicateProvider(Provider):
             base_url=sdk_base_url(self.config.replicate_base_url),
             timeout=self._api_timeout(),
             event_hooks={"response": [self._remember_response]},
+            transport=_BoundedTimeouts(self._api_timeout()),
         )
         _disable_sdk_retries(client)
         return client
@@ -579,6 +580,22 @@ def _prefer_wait(deadline: float) -> int | None:
     """Seconds for ``Prefer: wait`` (1..PREFER_WAIT_MAX_S, leaving a margin before the deadline), or None."""
     seconds = math.floor(deadline - time.monotonic() - PREFER_WAIT_MARGIN_S)
     return min(seconds, PREFER_WAIT_MAX_S) if seconds >= 1 else None
+
+
+class _BoundedTimeouts(httpx.HTTPTransport):
+    """Every request gets a finite timeout. The SDK sends a create without ``Prefer: wait`` with ``timeout=None``,
+    which httpx reads as "wait forever": a stalled server would then keep the worker thread alive for good."""
+
+    def __init__(self, fallback: httpx.Timeout):
+        super().__init__()
+        self._fallback = fallback.as_dict()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        asked = request.extensions.get("timeout") or {}
+        request.extensions["timeout"] = {
+            phase: asked.get(phase) if asked.get(phase) is not None else limit for phase, limit in self._fallback.items()
+        }
+        return super().handle_request(request)
 
 
 def _disable_sdk_retries(client: replicate.Client) -> None:

@@ -1,0 +1,275 @@
+"""One fault-injection matrix over the cloud tiers, through the engine, against our protocol servers on 127.0.0.1.
+
+Every cell runs the chain [tier, lanczos] with a short deadline and hedging off, and checks the end state:
+
+* the Lanczos image at the exact size, and on the cloud attempt its outcome and a one-line reason;
+* no worker thread of the tier (``hdcore-<tier>...``) still alive shortly after the deadline;
+* every Replicate prediction abandoned while it could still run is cancelled on the server;
+* the token nowhere: log records (DEBUG, every logger), attempt reasons, the result dict, exception text.
+
+Cells (tier x fault):
+
+=============== ===== ========= =====
+fault           hf    replicate space
+=============== ===== ========= =====
+hang            yes   yes       yes ("slow" mode: the job never ends)
+slow drip       yes   yes (output file, one byte at a time; also "slow": the prediction never finishes)
+refused         yes   yes       yes
+reset           yes   yes       no
+500             yes   yes       yes as the app's own error (gr.Error), not an HTTP status
+429 Retry-After yes   yes       no
+401             yes   yes       no
+410             yes   yes       no
+non-image       yes   yes       yes
+truncated       yes   yes       no
+wrong-size      yes   yes       yes ("wrong-aspect")
+=============== ===== ========= =====
+
+What a Gradio server cannot produce (so the Space row has no cell for it): a Gradio app answers every call
+through its own queue (a join, then server-sent events) and its own file route, so the app has no say over
+the HTTP status (429 / 401 / 410 / 500 come from Hugging Face's front, not from a Space's code; an app's
+failure arrives as an error event, the "error" cell), nor over the TCP connection (no reset), nor over how
+the result file is streamed (no drip; uvicorn sends it whole), and the fault app writes only complete files
+(no truncated image: "non-image" covers an unreadable answer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from hdcore import AllTiersFailed, Config, Engine, Secret
+from hdcore.providers.hf_space import SpaceProvider
+from hdcore.providers.huggingface import HuggingFaceProvider
+from hdcore.providers.lanczos import LanczosProvider
+from hdcore.providers.replicate_api import ReplicateProvider
+from hdcore.registry import ProviderSpec, Registry
+from tests.conftest import photo, png_bytes
+from tests.servers import hf_router as hf_server
+from tests.servers import replicate_server
+
+HF_TIMEOUT = 1.0
+REPLICATE_TIMEOUT = 1.5
+SPACE_TIMEOUT = 1.5
+THREAD_GRACE_S = 2.0  # worker threads must be gone by the deadline plus this
+SPACE_TOKEN = "hf_FAULTS_space_Token_0123456789abcdef"
+PROVIDERS = {"hf": HuggingFaceProvider, "replicate": ReplicateProvider, "space": SpaceProvider}
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again on exit: connecting is refused
+
+
+def chain(tier: str, config: Config) -> Engine:
+    return Engine(config, Registry([ProviderSpec(tier, PROVIDERS[tier]), ProviderSpec("lanczos", LanczosProvider)]))
+
+
+def tier_threads(tier: str, before: set[int]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"hdcore-{tier}") and t.ident not in before
+            and t.is_alive()]
+
+
+def threads_gone(tier: str, before: set[int], until: float) -> list[str]:
+    while time.monotonic() < until and tier_threads(tier, before):
+        time.sleep(0.02)
+    return [t.name for t in tier_threads(tier, before)]
+
+
+def run_cell(tier: str, config: Config, data: bytes, scale: int, deadline_s: float, token: str, caplog) -> Any:
+    """Run [tier, lanczos]; check the delivered image, the threads and the token; return the tier's attempt."""
+    before = {t.ident for t in threading.enumerate()}
+    started = time.monotonic()
+    result = chain(tier, config).enhance(data, scale=scale, provider=[tier, "lanczos"])
+    elapsed = time.monotonic() - started
+
+    width, height = photo_size(data)
+    attempt, fallback = result.attempts
+    assert (result.provider, result.image.size) == ("lanczos", (width * scale, height * scale))
+    assert (fallback.provider, fallback.outcome) == ("lanczos", "ok")
+    assert attempt.provider == tier and attempt.outcome in ("error", "timeout")
+    assert attempt.reason and "\n" not in attempt.reason
+    assert elapsed < deadline_s + 1.0
+    alive = threads_gone(tier, before, started + deadline_s + THREAD_GRACE_S)
+    assert_token_absent(token, caplog, json.dumps(result.to_dict()), repr(result.attempts), attempt.reason)
+    assert alive == [], f"{tier} worker still running {THREAD_GRACE_S} s after the deadline: {alive}"
+    return attempt
+
+
+def tier_alone_raises(tier: str, config: Config, data: bytes, scale: int, token: str, caplog) -> AllTiersFailed:
+    """The same fault with no fallback: the exception the caller sees, checked for the token."""
+    with pytest.raises(AllTiersFailed) as caught:
+        chain(tier, config).enhance(data, scale=scale, provider=tier)
+    error: BaseException | None = caught.value
+    texts = []
+    while error is not None:
+        texts += [str(error), repr(error)]
+        error = error.__cause__ or error.__context__
+    assert_token_absent(token, caplog, *texts)
+    return caught.value
+
+
+def assert_token_absent(token: str, caplog, *texts: str) -> None:
+    assert token not in caplog.text
+    assert all(token not in record.getMessage() for record in caplog.records)
+    for text in texts:
+        assert token not in text
+
+
+def photo_size(data: bytes) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).size
+
+
+@pytest.fixture(autouse=True)
+def every_log_record(caplog):
+    caplog.set_level(logging.DEBUG)  # requests, urllib3, httpx, the SDKs and gradio_client included
+    return caplog
+
+
+# --- Hugging Face Inference ----------------------------------------------------------------------------
+
+HF_INPUT = (16, 12)
+HF_CELLS = [
+    # fault, outcome, the reason begins with
+    ("hang", "timeout", "timed out after 1.0 s"),
+    ("slow", "timeout", "timed out after 1.0 s"),
+    ("refused", "error", "connection to Hugging Face failed"),
+    ("reset", "error", "connection to Hugging Face failed (connection reset by peer)"),
+    ("500", "error", "Hugging Face server error (HTTP 500): Internal Server Error"),
+    ("429", "error", "rate limited by Hugging Face (HTTP 429), retry after 7 s"),
+    ("401", "error", "Hugging Face rejected the token (HTTP 401)"),
+    ("410", "error", "model not served here (HTTP 410)"),
+    ("non-image", "error", "Hugging Face answered with no usable image: HTML is not an image"),
+    ("truncated", "error", "Hugging Face answered with no usable image: truncated or corrupt PNG data"),
+    ("wrong-size", "error", "output is 50x50"),
+]
+
+
+@pytest.mark.parametrize("fault, outcome, reason", HF_CELLS, ids=[c[0] for c in HF_CELLS])
+def test_hf(fault, outcome, reason, every_log_record):
+    with hf_server.hf_router() as server:
+        base = f"http://127.0.0.1:{closed_port()}" if fault == "refused" else server.url
+        server.state.fault = None if fault == "refused" else fault
+        config = Config(huggingface_token=Secret(hf_server.TOKEN), hf_base_url=base,
+                        timeouts={"hf": HF_TIMEOUT, "lanczos": None}, hedge=False)
+        data = png_bytes(photo(HF_INPUT))
+        attempt = run_cell("hf", config, data, 2, HF_TIMEOUT, hf_server.TOKEN, every_log_record)
+        assert attempt.outcome == outcome
+        assert attempt.reason.startswith(reason), attempt.reason
+        if outcome == "error":
+            tier_alone_raises("hf", config, data, 2, hf_server.TOKEN, every_log_record)
+
+
+# --- Replicate -----------------------------------------------------------------------------------------
+
+REPLICATE_INPUT = (16, 12)
+REPLICATE_CELLS = [
+    # fault, outcome, reason fragment; every cell also checks that each prediction that could still run was cancelled
+    ("hang", "timeout", "timed out after 1.5 s"),  # the create never answers: no prediction id, nothing to cancel
+    ("slow", "timeout", "timed out after 1.5 s"),  # the prediction never finishes: it must be cancelled
+    ("slow-download", "timeout", "timed out after 1.5 s"),  # the drip: the prediction has succeeded already
+    ("refused", "error", "connection failed"),
+    ("reset", "error", "connection failed creating the prediction"),
+    ("500", "error", "Replicate server error (HTTP 500): Something went wrong"),
+    ("429", "error", "rate limited by Replicate (HTTP 429); retry after 7 s"),
+    ("401", "error", "Replicate rejected the token (HTTP 401)"),
+    ("410", "error", "model not served here (HTTP 410): This version has been removed"),
+    ("non-image", "error", "output is not an image"),
+    ("truncated", "error", "output is not an image: truncated or corrupt PNG data"),
+    ("wrong-size", "error", "output is 50x50, not the shape of the 16x12 input"),
+]
+
+
+@pytest.mark.parametrize("fault, outcome, reason", REPLICATE_CELLS, ids=[c[0] for c in REPLICATE_CELLS])
+def test_replicate(fault, outcome, reason, every_log_record):
+    with replicate_server.ReplicateServer() as server:
+        base = f"http://127.0.0.1:{closed_port()}/v1" if fault == "refused" else server.api_url
+        server.state.fault = None if fault == "refused" else fault
+        config = Config(replicate_api_token=Secret(replicate_server.TOKEN), replicate_base_url=base,
+                        timeouts={"replicate": REPLICATE_TIMEOUT, "lanczos": None}, hedge=False)
+        data = png_bytes(photo(REPLICATE_INPUT))
+        attempt = run_cell("replicate", config, data, 2, REPLICATE_TIMEOUT, replicate_server.TOKEN, every_log_record)
+        assert attempt.outcome == outcome
+        assert reason in attempt.reason, attempt.reason
+
+        with server.state.lock:
+            predictions = dict(server.state.predictions)
+        still_running = sorted(pid for pid, p in predictions.items() if p.status not in replicate_server.TERMINAL
+                               or pid in server.state.cancels)
+        if fault == "slow":
+            assert predictions, "the slow cell never created its prediction"
+        # run_cell already waited for the hdcore-replicate* threads (the cancel's included): the cancels are in
+        assert sorted(server.state.cancels) == still_running
+        if fault in ("slow", "hang", "slow-download"):
+            assert sorted(server.state.cancels) == sorted(
+                pid for pid, p in predictions.items() if p.fault == "slow")
+        assert len([p for p in server.state.paths("POST") if p == "/v1/predictions"]) <= 1  # never paid twice
+        if outcome == "error":
+            tier_alone_raises("replicate", config, data, 2, replicate_server.TOKEN, every_log_record)
+
+
+# --- the Space (a real Gradio server) ------------------------------------------------------------------
+
+SPACE_INPUT = (24, 16)
+SPACE_CELLS = [
+    ("slow", "timeout", "timed out after 1.5 s"),  # hang: the job never ends; Gradio must see it cancelled
+    ("refused", "error", "cannot reach the Space"),
+    ("error", "error", "the Space failed: model crashed"),
+    ("non-image", "error", "the Space answered with no usable image"),
+    ("wrong-aspect", "error", "output is 96x128, expected 96x64"),
+]
+
+
+@pytest.fixture(scope="module")
+def fault_space(tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    from tests.test_space import QUIET_ENV, _serve
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in QUIET_ENV.items():
+            patch.setenv(name, value)
+        patch.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-faults")))
+        pytest.importorskip("gradio")
+        pytest.importorskip("gradio_client")
+        from tests.servers.space_faults import build_fault_app
+
+        demo, log = build_fault_app()
+        for url in _serve(demo):
+            yield url, log
+
+
+@pytest.mark.parametrize("fault, outcome, reason", SPACE_CELLS, ids=[c[0] for c in SPACE_CELLS])
+def test_space(fault, outcome, reason, every_log_record, request):
+    if fault == "refused":
+        url, log = f"http://127.0.0.1:{closed_port()}", None
+    else:
+        url, log = request.getfixturevalue("fault_space")
+    cancelled_before = log.count("cancelled") if log else 0
+    config = Config(space=url, space_args=(fault,), huggingface_token=Secret(SPACE_TOKEN),
+                    timeouts={"space": SPACE_TIMEOUT, "lanczos": None}, hedge=False)
+    data = png_bytes(photo(SPACE_INPUT))
+    attempt = run_cell("space", config, data, 4, SPACE_TIMEOUT, SPACE_TOKEN, every_log_record)
+    assert attempt.outcome == outcome
+    assert reason in attempt.reason, attempt.reason
+    if fault == "slow":  # the abandoned job is cancelled on the Space, not left running
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end and log.count("cancelled") <= cancelled_before:
+            time.sleep(0.05)
+        assert log.count("cancelled") > cancelled_before, "the Space kept running the abandoned job"
+    if outcome == "error":
+        tier_alone_raises("space", config, data, 4, SPACE_TOKEN, every_log_record)
+    if log is not None:
+        assert SPACE_TOKEN not in [h for h in log.token_headers if h]  # 127.0.0.1 is not Hugging Face
