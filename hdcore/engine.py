@@ -36,6 +36,7 @@ from .hedging import HedgeBudget, HedgeSettings, LatencyWindows, hedge_delay
 from .providers.base import Provider, UpscaleRequest
 from .registry import Registry, default_registry
 from .retry import NO_RETRIES, RetryPolicy, call_with_retries
+from .text import one_line
 
 SCALES = (2, 3, 4)
 _CHECK_TIMEOUT = "deadline passed"  # UpscaleRequest.check's message
@@ -458,7 +459,7 @@ class Engine:
             return attempt, None
         except Exception as error:  # a provider bug must not take the whole chain down
             breaker.failed(error, fingerprint)
-            reason = f"unexpected {type(error).__name__}: {_one_line(str(error))}" + _after(retried[0])
+            reason = f"unexpected {type(error).__name__}: {one_line(str(error))}" + _after(retried[0])
             attempt = Attempt(tier, name, tier_model, "error", reason, time.monotonic() - started)
             notify(tier_model, "failed", message=reason)
             return attempt, None
@@ -657,13 +658,9 @@ def _failed(tier: int, name: str, model: str | None, error: ProviderError, laten
         provider=name,
         model=error.model or model,
         outcome=error.outcome,
-        reason=(_one_line(str(error)) or type(error).__name__) + _after(retries),
+        reason=(one_line(str(error)) or type(error).__name__) + _after(retries),
         latency_s=latency,
     )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _notifier(progress: ProgressCallback | None, tier: int, name: str):

@@ -28,6 +28,8 @@ from PIL import Image
 
 from .attempts import Attempt
 from .errors import AllTiersFailed, HDCoreError
+from .images import ALPHA_MODES, WIDE_GRAY_MODES, wide_gray_plane
+from .text import error_text
 
 if TYPE_CHECKING:  # only for annotations: the engine may one day record history itself without a cycle
     from .engine import EnhanceResult
@@ -278,7 +280,7 @@ class HistoryStore:
         return connection
 
     def _error(self, verb: str, error: BaseException) -> HistoryError:
-        return HistoryError(f"cannot {verb} history at {self.path}: {_one_line(error)}")
+        return HistoryError(f"cannot {verb} history at {self.path}: {error_text(error)}")
 
 
 class _Transaction:
@@ -449,15 +451,8 @@ def _now_or(when: float | None) -> float:
     return time.time() if when is None else float(when)
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
-
-
 # ---------------------------------------------------------------------------------------------- thumbnails
 
-_WIDE_GRAY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
-_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 
 def thumbnail_png(image: Image.Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
@@ -481,16 +476,7 @@ def _thumbnail_or_none(image: Image.Image | None) -> bytes | None:
 
 def _eight_bit(image: Image.Image) -> Image.Image:
     """A new 8-bit RGB/RGBA copy. Wide gray (I;16, I, F) is rescaled: PIL's convert would clip it at 255."""
-    if image.mode in _WIDE_GRAY_MODES:
-        return Image.fromarray(_wide_gray_to_uint8(np.asarray(image), image.mode)).convert("RGB")
-    transparent = image.mode in _ALPHA_MODES or image.has_transparency_data
+    if image.mode in WIDE_GRAY_MODES:
+        return Image.fromarray(np.rint(wide_gray_plane(image) * 255).astype(np.uint8)).convert("RGB")
+    transparent = image.mode in ALPHA_MODES or image.has_transparency_data
     return image.convert("RGBA" if transparent else "RGB")
-
-
-def _wide_gray_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
-    plane = np.nan_to_num(values.astype(np.float32), nan=0.0)
-    if mode == "F" and (plane.size == 0 or float(plane.max()) <= 1.0):
-        full_scale = 1.0  # floats in [0, 1]
-    else:
-        full_scale = 65535.0  # 16-bit range, as Pillow decodes 16-bit PNGs into I;16 or I
-    return np.rint(np.clip(plane / full_scale, 0.0, 1.0) * 255).astype(np.uint8)

@@ -31,6 +31,7 @@ from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from .config import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_OUTPUT_PIXELS
 from .errors import ImageTooLarge, InvalidImage, InvalidInput
 from .resize import lanczos_resize
+from .text import error_text, shortened
 
 FORMATS = ("png", "jpeg", "webp")
 
@@ -118,7 +119,7 @@ def read_source_bytes(source: Any) -> bytes:
 
 
 def _read_file(path: Path) -> bytes:
-    shown = _shorten(str(path))
+    shown = shortened(str(path))
     if path.is_dir():
         raise InvalidImage(f"is a directory, not an image file: {shown}")
     if not path.exists():
@@ -162,7 +163,7 @@ def _decode_base64_or_path(text: str) -> bytes:
         decoded, reason = None, str(error)
     recognisable = decoded is not None and (_magic_format(decoded) or _markup_kind(decoded))
     if not recognisable and _looks_like_path(text):
-        raise InvalidImage(f"file not found: {_shorten(text)}")
+        raise InvalidImage(f"file not found: {shortened(text)}")
     if decoded is None:
         raise InvalidImage(f"not valid base64 ({reason}), and not an existing file either")
     return decoded
@@ -287,7 +288,7 @@ def _frame_notes(image: Image.Image, format_name: str) -> list[str]:
         try:
             image.seek(0)
         except Exception as error:
-            raise InvalidImage(f"corrupt {format_name or 'image'} data: {_one_line(error)}") from error
+            raise InvalidImage(f"corrupt {format_name or 'image'} data: {shortened(error_text(error))}") from error
     if frames <= 1 or format_name == "JPEG":
         return []
     if format_name == "TIFF":
@@ -302,7 +303,7 @@ def _decode_pixels(image: Image.Image, format_name: str) -> None:
     except MemoryError:
         raise
     except Exception as error:
-        raise InvalidImage(f"truncated or corrupt {format_name or 'image'} data: {_one_line(error)}") from error
+        raise InvalidImage(f"truncated or corrupt {format_name or 'image'} data: {shortened(error_text(error))}") from error
 
 
 def _apply_orientation(image: Image.Image, notes: list[str]) -> Image.Image:
@@ -351,12 +352,12 @@ class _Planes:
 
 def _planes_from_pil(image: Image.Image, notes: list[str]) -> _Planes:
     if image.mode in WIDE_GRAY_MODES:
-        return _Planes(_gray_to_rgb(_wide_gray_plane(image, notes)), None, True, 16)
+        return _Planes(_gray_to_rgb(wide_gray_plane(image, notes)), None, True, 16)
     target = _eight_bit_target(image)
     try:
         converted = image if image.mode == target else image.convert(target)
     except (ValueError, OSError) as error:
-        raise InvalidImage(f"unsupported colour mode {image.mode}: {_one_line(error)}") from error
+        raise InvalidImage(f"unsupported colour mode {image.mode}: {shortened(error_text(error))}") from error
     values = np.asarray(converted).astype(np.float32)
     values /= np.float32(255)  # in place: a full-size float copy is already the largest allocation here
     if values.ndim == 2:
@@ -377,7 +378,7 @@ def _eight_bit_target(image: Image.Image) -> str:
     return "RGBA" if transparent else "RGB"
 
 
-def _wide_gray_plane(image: Image.Image, notes: list[str] | None = None) -> np.ndarray:
+def wide_gray_plane(image: Image.Image, notes: list[str] | None = None) -> np.ndarray:
     """I;16*, I and F as float32 in [0, 1], at full precision (PIL's convert to L or RGB would clip at 255)."""
     values = np.asarray(image)
     if image.mode == "F":
@@ -501,7 +502,7 @@ def _describe_unreadable(data: bytes, error: Exception | None = None) -> str:
     if format_name := _magic_format(data):
         # Pillow's "cannot identify image file <_io.BytesIO ...>" would only add noise.
         unidentified = error is None or isinstance(error, UnidentifiedImageError)
-        reason = "its header cannot be read" if unidentified else _one_line(error)
+        reason = "its header cannot be read" if unidentified else shortened(error_text(error))
         return f"truncated or corrupt {format_name} data: {reason}"
     if kind := _markup_kind(data):
         return {
@@ -572,15 +573,6 @@ def _other_known_format(data: bytes) -> str | None:
             return image.format
     except Exception:
         return None
-
-
-def _one_line(error: BaseException | None) -> str:
-    text = " ".join(str(error).split()) if error is not None else ""
-    return _shorten(text or type(error).__name__, 200)
-
-
-def _shorten(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -719,7 +711,7 @@ def _prepare_mode(image: Image.Image, format_name: str, notes: list[str]) -> Ima
 
 
 def _wide_to(image: Image.Image, maximum: int, dtype: type) -> np.ndarray:
-    return _quantize(_wide_gray_plane(image), maximum, dtype)
+    return _quantize(wide_gray_plane(image), maximum, dtype)
 
 
 def _convert_for(image: Image.Image, format_name: str) -> Image.Image:
@@ -798,7 +790,7 @@ def _pil_to_float_rgb(image: Image.Image) -> np.ndarray:
     if image.size[0] <= 0 or image.size[1] <= 0:
         raise InvalidImage(f"zero-size image: {image.size[0]}x{image.size[1]} has no pixels")
     if image.mode in WIDE_GRAY_MODES:
-        return _gray_to_rgb(_wide_gray_plane(image))
+        return _gray_to_rgb(wide_gray_plane(image))
     if image.mode in GRAY_MODES:
         return _gray_to_rgb(np.asarray(image.convert("L")).astype(np.float32) / np.float32(255))
     converted = image if image.mode == "RGB" else image.convert("RGB")

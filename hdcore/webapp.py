@@ -43,6 +43,7 @@ from .history import HistoryError, HistoryStore, RunRecord
 from .local_models import PRESETS
 from .model_selection import AUTO_MODEL
 from .prices import RUN, SECOND, PriceTable, model_name
+from .text import one_line
 
 # ------------------------------------------------------------------------------------------------ settings
 
@@ -118,10 +119,6 @@ def redact(text: str, config: Config | None) -> str:
     for value in secret_values(config):
         text = text.replace(value, "********")
     return text
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def error_message(error: BaseException, config: Config | None = None) -> str:

@@ -53,6 +53,7 @@ from ..errors import (
     TransientError,
 )
 from .base import ModelInfo, UpscaleRequest
+from ..text import shortened
 from .remote import (
     RemoteProvider,
     fitted,
@@ -60,7 +61,6 @@ from .remote import (
     os_reason,
     png_bytes,
     read_capped,
-    shortened,
     socket_wait,
 )
 

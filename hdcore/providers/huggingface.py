@@ -42,6 +42,7 @@ from ..errors import (
     TransientError,
 )
 from .base import ModelInfo, UpscaleRequest
+from ..text import shortened
 from .remote import (  # retry_after_seconds is also imported from here, as this module's public helper
     RemoteProvider,
     fitted,
@@ -49,7 +50,6 @@ from .remote import (  # retry_after_seconds is also imported from here, as this
     os_reason,
     png_bytes,
     retry_after_seconds,
-    shortened,
     socket_wait,
 )
 

@@ -30,12 +30,12 @@ from PIL import Image
 from ..config import Secret
 from ..errors import Cancelled, ProviderError, ProviderTimeout
 from ..resize import lanczos_resize
+from ..text import one_line
 from .base import Provider, UpscaleRequest
 
 AnError = TypeVar("AnError", bound=ProviderError)
 
 ASPECT_TOLERANCE = 0.02  # an answer of another size is resized only when its shape matches this closely
-MAX_DETAIL_CHARS = 200  # a server's own text is cut here, so that a message stays a readable line
 SECRET_MASK = "********"
 
 
@@ -89,16 +89,6 @@ class RemoteProvider(Provider):
 
 
 # --- messages ------------------------------------------------------------------------------------------
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def shortened(text: str, limit: int = MAX_DETAIL_CHARS, ellipsis: str = "...") -> str:
-    """``text`` on one line, cut to ``limit`` characters (the ellipsis included) when it is longer."""
-    text = one_line(text)
-    return text if len(text) <= limit else text[: limit - len(ellipsis)] + ellipsis
 
 
 def redacted(text: str, secret: Secret | None, mask: str = SECRET_MASK) -> str:

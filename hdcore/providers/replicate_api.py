@@ -55,7 +55,8 @@ from ..errors import (
 from ..prices import PriceTable, model_name
 from ..resize import lanczos_resize
 from .base import ModelInfo, Provider, UpscaleRequest
-from .remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds, shortened
+from ..text import shortened
+from .remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
