@@ -2,7 +2,7 @@
 
     python bench/engine.py [--requests 60]
 
-The same table as ``python -m hdcore bench --engine``; see hdcore/engine_bench.py for what is measured.
+The same table as ``python -m hdcore bench --engine``; see hdcore.engine.bench.py for what is measured.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from hdcore.engine_bench import format_table, run_engine_benchmark  # noqa: E402
+from hdcore.engine.bench import format_table, run_engine_benchmark  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
     python bench/local_models.py [--sizes 64,128] [--models realesrgan-x4plus,waifu2x-photo] [--tile 0]
                                  [--threads 0] [--no-untiled]
 
-Each (model, size) runs in its own subprocess; see hdcore/local_bench.py for what is measured.
+Each (model, size) runs in its own subprocess; see hdcore.providers.local.bench.py for what is measured.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from hdcore.local_bench import format_table, run_benchmark  # noqa: E402
+from hdcore.providers.local.bench import format_table, run_benchmark  # noqa: E402
 
 
 def _names(text: str) -> list[str]:

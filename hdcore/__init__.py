@@ -34,7 +34,7 @@ from .errors import (
     RateLimited,
     TransientError,
 )
-from .registry import ProviderSpec, Registry, default_registry
+from .providers import ProviderSpec, Registry, default_registry
 
 __all__ = [
     "AllTiersFailed", "Attempt", "AuthError", "BadOutput", "Cancelled", "Config", "ConfigError", "Engine",

@@ -30,7 +30,7 @@ from PIL import Image
 from . import images, metrics
 from .engine import Engine, EnhanceResult
 from .errors import AllTiersFailed, HDCoreError, InvalidInput
-from .model_selection import AUTO_MODEL
+from .providers.local.auto_model import AUTO_MODEL
 
 BASELINE = "lanczos"
 # QA is not in a hurry: it measures LR-consistency and sharpness on whole outputs, not on a sample.

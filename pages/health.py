@@ -19,7 +19,7 @@ st.markdown(" → ".join(f"**{webapp.short_label(tier)}**" for tier in ordering.
 st.caption(f"Mode: {settings.order_mode} (HDCORE_ORDER_MODE). {webapp.Narrator.markdown(ordering.explanation)}")
 
 board = webapp.breaker_board(engine)
-if board is not None:  # hdcore.breaker may not exist in this version: then there is nothing to show
+if board is not None:  # hdcore.engine.breaker may not exist in this version: then there is nothing to show
     st.subheader("Circuit breakers")
     snapshot = board.snapshot()
     if not snapshot:

@@ -14,7 +14,7 @@ from PIL import Image
 from hdcore.attempts import Cost, ProviderOutput
 from hdcore.config import Config
 from hdcore.providers.base import ModelInfo, Provider, UpscaleRequest
-from hdcore.registry import ProviderSpec, Registry
+from hdcore.providers import ProviderSpec, Registry
 from hdcore.resize import lanczos_resize
 
 
@@ -113,7 +113,7 @@ def sleeper(seconds: float) -> Behaviour:
 @pytest.fixture(autouse=True)
 def closed_breakers():
     """Circuit breakers are per process: each test starts with every breaker closed, as a fresh process would."""
-    from hdcore.breaker import process_breakers
+    from hdcore.engine.breaker import process_breakers
 
     process_breakers.clear()
     yield

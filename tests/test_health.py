@@ -15,7 +15,7 @@ from hdcore.errors import AllTiersFailed, ConfigError
 from hdcore.health import ALL_MODELS, DAY, HOUR, Figures, HealthSettings
 from hdcore.history import HistoryStore
 from hdcore.prices import PriceTable
-from tests.test_app import rendered_text, walk
+from tests.app.test_app import rendered_text, walk
 
 NOW = datetime(2024, 5, 17, 12, 30, tzinfo=timezone.utc).timestamp()
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -256,7 +256,7 @@ def test_health_page_shows_figures_charts_budget_and_the_adaptive_order(data_dir
 
 
 def test_health_page_lists_breakers_and_resets_one(data_dir, monkeypatch):
-    class Board:  # stands in for hdcore.breaker, whichever shape it takes
+    class Board:  # stands in for hdcore.engine.breaker, whichever shape it takes
         def __init__(self):
             self.resets = []
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from hdcore.providers.local import local_gate
 from tests.conftest import photo, png_bytes
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 HF_SENTINEL = "hf_SENTINEL_token_that_must_never_show_4242"
 REPLICATE_SENTINEL = "r8_SENTINEL_token_that_must_never_show_2424"
 TOKENS = ("HUGGINGFACE_TOKEN", "REPLICATE_API_TOKEN", "HDCORE_SPACE")

@@ -34,11 +34,11 @@ from hdcore.errors import (
     RateLimited,
     TransientError,
 )
-from hdcore.providers import huggingface
+from hdcore.providers import hf as huggingface
 from hdcore.providers.base import ModelInfo, UpscaleRequest
-from hdcore.providers.huggingface import HuggingFaceProvider, retry_after_seconds
+from hdcore.providers.hf import HuggingFaceProvider, retry_after_seconds
 from hdcore.providers.lanczos import LanczosProvider
-from hdcore.registry import ProviderSpec, Registry
+from hdcore.providers import ProviderSpec, Registry
 from tests.conftest import photo, png_bytes
 from tests.servers.base import upscaled_png
 from tests.servers.hf_router import REAL_ESRGAN, SD_X4, TOKEN, hf_router

@@ -5,7 +5,7 @@ import pytest
 from hdcore.config import Config
 from hdcore.engine import Engine
 from hdcore.errors import AuthError, BadOutput, PermanentError, ProviderTimeout, TransientError
-from hdcore.retry import RetryPolicy, call_with_retries
+from hdcore.engine.retry import RetryPolicy, call_with_retries
 from tests.conftest import ScriptedProvider, good, scripted_registry
 
 CONFIG = Config(timeouts={"a": 5.0, "b": 5.0}, hedge=False)
@@ -127,9 +127,9 @@ def test_engine_never_retries_a_provider_that_is_not_retry_safe(photo_png):
 
 
 def test_providers_declare_whether_they_may_be_retried():
-    from hdcore.providers.hf_space import SpaceProvider
-    from hdcore.providers.huggingface import HuggingFaceProvider
-    from hdcore.providers.replicate_api import ReplicateProvider
+    from hdcore.providers.space import SpaceProvider
+    from hdcore.providers.hf import HuggingFaceProvider
+    from hdcore.providers.replicate import ReplicateProvider
 
     assert HuggingFaceProvider.retry_safe is True
     assert ReplicateProvider.retry_safe is False  # a create may have started a billed prediction

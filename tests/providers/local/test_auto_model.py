@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from skimage import data
 
 from hdcore import Config, Engine
-from hdcore.model_selection import AUTO_MODEL, choose_local_model, measure
+from hdcore.providers.local.auto_model import AUTO_MODEL, choose_local_model, measure
 from hdcore.providers.local import LocalProvider
 
 

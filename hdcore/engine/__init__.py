@@ -17,11 +17,11 @@ from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from . import images, metrics
-from .attempts import Attempt, ProviderOutput
+from .. import images, metrics
+from ..attempts import Attempt, ProviderOutput
 from .breaker import Breakers, BreakerSettings, process_breakers
-from .config import Config
-from .errors import (
+from ..config import Config
+from ..errors import (
     AllTiersFailed,
     BadOutput,
     Cancelled,
@@ -33,10 +33,10 @@ from .errors import (
     ProviderTimeout,
 )
 from .hedging import HedgeBudget, HedgeSettings, LatencyWindows, hedge_delay
-from .providers.base import Provider, UpscaleRequest
-from .registry import Registry, default_registry
+from ..providers.base import Provider, UpscaleRequest
+from ..providers import Registry, default_registry
 from .retry import NO_RETRIES, RetryPolicy, call_with_retries
-from .text import one_line
+from ..text import one_line
 
 SCALES = (2, 3, 4)
 _CHECK_TIMEOUT = "deadline passed"  # UpscaleRequest.check's message

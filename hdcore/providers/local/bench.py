@@ -27,13 +27,13 @@ def run_benchmark(models: Sequence[str] | None = None, sizes: Sequence[int] = (6
                   threads: int = 0, untiled: bool = True, timeout: float = 900.0) -> list[dict[str, Any]]:
     """One row per (model, input size): seconds and input kpx/s tiled and untiled, overhead, peak RSS.
 
-    ``models``: names from hdcore.local_models.MODELS (default: every installed one); ``tile``: 0 = each
+    ``models``: names from hdcore.providers.local.families.MODELS (default: every installed one); ``tile``: 0 = each
     model's automatic tile size; ``untiled``: also run the whole image as one tile (memory grows with the
     image: Real-ESRGAN x4plus needs ~60 KB per input pixel). Each model runs at its smallest native scale
     with its default denoise. Run it on an otherwise idle machine: ncnn's OpenMP threads spin, and two
     processes sharing the cores slow each other down several-fold.
     """
-    from .local_models import MODELS, available_models
+    from .families import MODELS, available_models
 
     names = list(models) if models else [spec.name for spec in available_models()]
     rows = []
@@ -52,7 +52,7 @@ def _measure_in_subprocess(model: str, size: int, tile: int, threads: int, until
     package_parent = str(Path(__file__).resolve().parent.parent)  # so the child finds hdcore uninstalled
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
     try:
-        done = subprocess.run([sys.executable, "-m", "hdcore.local_bench", job], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "hdcore.providers.local.bench", job], capture_output=True,
                               text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         return {"model": model, "size": size, "error": f"timed out after {timeout:.0f} s"}
@@ -66,8 +66,8 @@ def _measure_in_subprocess(model: str, size: int, tile: int, threads: int, until
 def measure(model: str, size: int, tile: int = 0, threads: int = 0, untiled: bool = True) -> dict[str, Any]:
     """The measurement itself; runs inside the subprocess."""
     from . import ncnn_runtime
-    from .local_models import MODELS
-    from .providers.local import run_pass, tiler_for
+    from .families import MODELS
+    from . import run_pass, tiler_for
 
     spec = MODELS[model]
     scale = spec.native_scales[0]

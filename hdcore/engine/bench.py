@@ -28,14 +28,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .attempts import ProviderOutput
+from ..attempts import ProviderOutput
 from .breaker import Breakers
-from .config import Config
-from .engine import Engine
-from .errors import PermanentError
-from .images import load_image
-from .providers.base import ModelInfo, Provider, UpscaleRequest
-from .registry import ProviderSpec, Registry
+from ..config import Config
+from . import Engine
+from ..errors import PermanentError
+from ..images import load_image
+from ..providers.base import ModelInfo, Provider, UpscaleRequest
+from ..providers import ProviderSpec, Registry
 
 SIZE = 16  # a tiny input: the engine's work, not pixel work, is measured
 
@@ -218,7 +218,7 @@ def load(calls: int = 8, timeout_s: float = 600.0) -> dict[str, Any]:
     """Run ``_load_child`` in a fresh interpreter, so the peak RSS belongs to this run alone."""
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    code = f"import json; from hdcore.engine_bench import _load_child; print(json.dumps(_load_child({int(calls)})))"
+    code = f"import json; from hdcore.engine.bench import _load_child; print(json.dumps(_load_child({int(calls)})))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout_s)
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]

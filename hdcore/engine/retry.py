@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from .errors import TransientError
+from ..errors import TransientError
 
 T = TypeVar("T")
 

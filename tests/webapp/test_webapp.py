@@ -1,4 +1,4 @@
-"""hdcore.webapp and hdcore.compare_slider: every decision the Streamlit pages make, tested without Streamlit."""
+"""hdcore.webapp and hdcore.webapp.compare_slider: every decision the Streamlit pages make, tested without Streamlit."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hdcore import compare_slider, webapp
+from hdcore import webapp
+from hdcore.webapp import compare_slider
 from hdcore.attempts import Attempt, Cost
 from hdcore.config import Config
 from hdcore.engine import Engine, ProgressEvent
@@ -24,7 +25,7 @@ from hdcore.errors import Cancelled, ConfigError, InvalidInput, ProviderTimeout
 from hdcore.history import HistoryStore
 from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 HF_SENTINEL = "hf_SENTINEL_never_shown_1234567890"
 REPLICATE_SENTINEL = "r8_SENTINEL_never_shown_0987654321"
 
@@ -117,7 +118,7 @@ def test_redaction_blanks_every_configured_token():
 
 
 def test_webapp_never_imports_streamlit():
-    code = "import sys, hdcore.webapp, hdcore.compare_slider; sys.exit('streamlit' in sys.modules)"
+    code = "import sys, hdcore.webapp, hdcore.webapp.compare_slider; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 

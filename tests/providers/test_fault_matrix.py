@@ -45,11 +45,11 @@ from typing import Any, Iterator
 import pytest
 
 from hdcore import AllTiersFailed, Config, Engine, Secret
-from hdcore.providers.hf_space import SpaceProvider
-from hdcore.providers.huggingface import HuggingFaceProvider
+from hdcore.providers.space import SpaceProvider
+from hdcore.providers.hf import HuggingFaceProvider
 from hdcore.providers.lanczos import LanczosProvider
-from hdcore.providers.replicate_api import ReplicateProvider
-from hdcore.registry import ProviderSpec, Registry
+from hdcore.providers.replicate import ReplicateProvider
+from hdcore.providers import ProviderSpec, Registry
 from tests.conftest import photo, png_bytes
 from tests.servers import hf_router as hf_server
 from tests.servers import replicate_server
@@ -236,7 +236,7 @@ SPACE_CELLS = [
 
 @pytest.fixture(scope="module")
 def fault_space(tmp_path_factory) -> Iterator[tuple[str, Any]]:
-    from tests.test_space import QUIET_ENV, _serve
+    from tests.providers.test_space import QUIET_ENV, _serve
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in QUIET_ENV.items():

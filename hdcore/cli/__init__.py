@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from . import batch, health, images
-from .config import Config
-from .engine import SCALES, Engine, ProgressEvent
-from .errors import HDCoreError
+from .. import batch, health, images
+from ..config import Config
+from ..engine import SCALES, Engine, ProgressEvent
+from ..errors import HDCoreError
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
 PROVIDER_CHOICES = ("auto", "hf", "replicate", "space", "local", "lanczos")
@@ -222,7 +222,7 @@ def _report_failure(result: batch.ItemResult, say: Say) -> None:
 
 
 def _qa(args: argparse.Namespace, engine: Engine) -> int:
-    from . import qa
+    from .. import qa
 
     entries = [entry.strip() for entry in args.providers.split(",") if entry.strip()]
     if not entries:
@@ -296,7 +296,7 @@ def _probe(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
 def _bench(args: argparse.Namespace, engine: Engine) -> int:
     if args.engine:
         return _bench_engine(args)
-    from .local_bench import format_table, run_benchmark
+    from ..providers.local.bench import format_table, run_benchmark
 
     try:
         sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
@@ -310,7 +310,7 @@ def _bench(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def _bench_engine(args: argparse.Namespace) -> int:
-    from .engine_bench import format_table, run_engine_benchmark
+    from ..engine.bench import format_table, run_engine_benchmark
 
     print(format_table(run_engine_benchmark(requests=max(10, args.requests))))
     return EXIT_OK

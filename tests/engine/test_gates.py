@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hdcore.jobs import JobGate
+from hdcore.engine.gates import JobGate
 
 
 def test_at_most_limit_jobs_run_at_once_and_all_finish():

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from tests.conftest import ScriptedProvider, scripted_registry
-from hdcore import breaker as breaker_module
-from hdcore.breaker import CLOSED, HALF_OPEN, OPEN, BreakerListener, Breakers, BreakerSettings, CircuitBreaker
+from hdcore.engine import breaker as breaker_module
+from hdcore.engine.breaker import CLOSED, HALF_OPEN, OPEN, BreakerListener, Breakers, BreakerSettings, CircuitBreaker
 from hdcore.config import Config, Secret
 from hdcore.engine import Engine
 from hdcore.errors import (

@@ -3,7 +3,7 @@
 Nothing here imports Streamlit, so all of it is unit-tested without a browser or a script runner
 (``tests/test_webapp.py``): settings from secrets and the environment, tier labels, which options apply to which
 provider and model, the narration of a run from its progress events, the attempts table, the latency chart,
-session totals, the comparison slider (``hdcore.compare_slider``), the 1:1 crops, the provider and price tables,
+session totals, the comparison slider (``hdcore.webapp.compare_slider``), the 1:1 crops, the provider and price tables,
 the History rows, and the Health page's figures, charts, budget lines and breaker table (``hdcore.health``).
 
 No function here returns a token: settings are turned into a ``Config`` (whose tokens are ``Secret`` objects),
@@ -31,19 +31,20 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from . import batch as batch_lib
-from . import health
-from . import compare_slider, images
-from . import qa as qa_lib
-from .attempts import Attempt
-from .config import DEFAULT_MAX_INPUT_PIXELS, Config
-from .engine import SCALES, EnhanceResult, Engine, ProgressEvent
-from .errors import AllTiersFailed, Cancelled, HDCoreError, InvalidInput
-from .history import HistoryError, HistoryStore, RunRecord
-from .local_models import PRESETS
-from .model_selection import AUTO_MODEL
-from .prices import RUN, SECOND, PriceTable, model_name
-from .text import one_line
+from .. import batch as batch_lib
+from .. import health
+from .. import images
+from . import compare_slider
+from .. import qa as qa_lib
+from ..attempts import Attempt
+from ..config import DEFAULT_MAX_INPUT_PIXELS, Config
+from ..engine import SCALES, EnhanceResult, Engine, ProgressEvent
+from ..errors import AllTiersFailed, Cancelled, HDCoreError, InvalidInput
+from ..history import HistoryError, HistoryStore, RunRecord
+from ..providers.local.families import PRESETS
+from ..providers.local.auto_model import AUTO_MODEL
+from ..prices import RUN, SECOND, PriceTable, model_name
+from ..text import one_line
 
 # ------------------------------------------------------------------------------------------------ settings
 
@@ -1053,9 +1054,9 @@ def _cap(usd: float | None) -> str:
 
 def breaker_board(engine: Engine) -> Any | None:
     """Whatever holds the circuit breakers (``snapshot()`` and ``reset(provider, model=None)``): the engine's
-    own if it has one, else the ``hdcore.breaker`` module's; None while hdcore has no breakers."""
+    own if it has one, else the ``hdcore.engine.breaker`` module's; None while hdcore has no breakers."""
     try:
-        module = importlib.import_module("hdcore.breaker")
+        module = importlib.import_module("hdcore.engine.breaker")
     except ImportError:
         return None
     for holder in (getattr(engine, "breakers", None), getattr(engine, "breaker", None), module):

@@ -30,15 +30,15 @@ from hdcore.errors import (
     RateLimited,
     TransientError,
 )
-from hdcore.providers import hf_space
+from hdcore.providers import space as hf_space
 from hdcore.providers.base import UpscaleRequest
-from hdcore.providers.hf_space import SpaceProvider
+from hdcore.providers.space import SpaceProvider
 from hdcore.providers.lanczos import LanczosProvider
-from hdcore.registry import ProviderSpec, Registry
+from hdcore.providers import ProviderSpec, Registry
 from hdcore.resize import lanczos_resize
 from tests.conftest import photo, png_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_TESTSECRETtoken1234567890"
 QUIET_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",

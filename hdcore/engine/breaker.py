@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .errors import AuthError, Cancelled, PermanentError, RateLimited
+from ..errors import AuthError, Cancelled, PermanentError, RateLimited
 
 Clock = Callable[[], float]
 

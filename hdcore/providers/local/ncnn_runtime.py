@@ -3,7 +3,7 @@
 One ``ncnn.Net`` is loaded per (model file, device, threads) and process, and shared by every thread: ncnn
 nets are safe to use concurrently as long as each call makes its own ``Extractor``, which :func:`run` does.
 
-:func:`run` applies the family's :class:`~hdcore.local_models.Padding` so that the result is exactly
+:func:`run` applies the family's :class:`~hdcore.providers.local.families.Padding` so that the result is exactly
 ``scale`` x the input and pixel-aligned, whatever the input size. Arrays are RGB float32 HxWx3 in [0, 1].
 """
 
@@ -24,8 +24,8 @@ try:
 except ImportError:  # no ncnn wheel: the local tier reports itself unconfigured instead of failing to import
     ncnn = None
 
-from .errors import ConfigError
-from .local_models import LocalModelSpec, Padding
+from ...errors import ConfigError
+from .families import LocalModelSpec, Padding
 
 Device = str  # "cpu" or "gpu"
 

@@ -5,7 +5,7 @@ import time
 from hdcore.attempts import Cost
 from hdcore.config import Config
 from hdcore.engine import Engine
-from hdcore.hedging import HedgeBudget, HedgeSettings, LatencyWindows, hedge_delay
+from hdcore.engine.hedging import HedgeBudget, HedgeSettings, LatencyWindows, hedge_delay
 from tests.conftest import ScriptedProvider, good, scripted_registry
 
 # No history yet: hedge after 0.1 s (the default delay is a setting; only the p95-based delay is bounded).
@@ -155,7 +155,7 @@ def test_progress_of_a_hedged_run_arrives_on_the_calling_thread(photo_png):
 
 
 def test_the_engine_benchmark_measures_and_prints_its_table():
-    from hdcore import engine_bench
+    from hdcore.engine import bench as engine_bench
 
     assert 0 < engine_bench.overhead(5, hedge=True) < 0.5
     assert 0 < engine_bench.skip_time(50) < 0.01

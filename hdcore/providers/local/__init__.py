@@ -21,16 +21,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import ncnn_runtime
-from ..attempts import ProviderOutput
-from ..config import Config
-from ..errors import BadOutput, InvalidInput, PermanentError, TransientError
-from ..jobs import JobGate
-from ..local_models import MODELS, PRESETS, LocalModelSpec, available_models
-from ..model_selection import AUTO_MODEL, choose_local_model
-from ..resize import lanczos_resize
-from ..tiling import Tiler, TileError
-from .base import ModelInfo, Provider, UpscaleRequest
+from . import ncnn_runtime
+from ...attempts import ProviderOutput
+from ...config import Config
+from ...errors import BadOutput, InvalidInput, PermanentError, TransientError
+from ...engine.gates import JobGate
+from .families import MODELS, PRESETS, LocalModelSpec, available_models
+from .auto_model import AUTO_MODEL, choose_local_model
+from ...resize import lanczos_resize
+from .tiling import Tiler, TileError
+from ..base import ModelInfo, Provider, UpscaleRequest
 
 SCALES = (2, 3, 4)
 MAX_PASSES = 4

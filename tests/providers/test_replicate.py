@@ -23,8 +23,8 @@ from hdcore.images import load_image
 from hdcore.prices import PriceTable
 from hdcore.providers.base import UpscaleRequest
 from hdcore.providers.lanczos import LanczosProvider
-from hdcore.providers.replicate_api import ReplicateProvider, allowed_output_url, sdk_base_url
-from hdcore.registry import ProviderSpec, Registry
+from hdcore.providers.replicate import ReplicateProvider, allowed_output_url, sdk_base_url
+from hdcore.providers import ProviderSpec, Registry
 from tests.conftest import photo, png_bytes
 from tests.servers.base import LocalServer, QuietHandler
 from tests.servers.replicate_server import (

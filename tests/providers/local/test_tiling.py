@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from hdcore.tiling import Box, Tiler, TileError
+from hdcore.providers.local.tiling import Box, Tiler, TileError
 
 
 def nearest(scale: int):
@@ -173,8 +173,8 @@ def test_a_tile_of_the_wrong_shape_is_refused(bad):
 
 def test_realesrgan_x4plus_tiled_matches_untiled_on_a_photo():
     """RRDB has a wide receptive field; 16 px of real context keeps seams invisible (>= 45 dB)."""
-    from hdcore import ncnn_runtime
-    from hdcore.local_models import MODELS
+    from hdcore.providers.local import ncnn_runtime
+    from hdcore.providers.local.families import MODELS
     from hdcore.providers.local import run_pass
 
     spec = MODELS["realesrgan-x4plus"]

@@ -18,14 +18,14 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from hdcore import ncnn_runtime
+from hdcore.providers.local import ncnn_runtime
 from hdcore.config import Config
 from hdcore.errors import Cancelled, ConfigError, InvalidInput, PermanentError, ProviderTimeout, TransientError
-from hdcore.local_models import MODELS, PRESETS, available_models, models_dir
+from hdcore.providers.local.families import MODELS, PRESETS, available_models, models_dir
 from hdcore.providers.base import UpscaleRequest
 from hdcore.providers.local import LocalProvider, plan_passes, run_pass
 from hdcore.resize import lanczos_resize
-from hdcore.tiling import Tiler
+from hdcore.providers.local.tiling import Tiler
 
 # (model, native scale): every family and every geometry rule.
 NATIVE = [
@@ -384,7 +384,7 @@ def test_asking_for_a_gpu_without_one_is_a_config_error():
 
 def test_gpu_detection_keeps_ncnn_quiet_on_stderr():
     """Without libvulkan, ncnn prints 'dlopen failed' lines at C level; detection must swallow them."""
-    code = "from hdcore import ncnn_runtime; print(ncnn_runtime.gpu_count())"
+    code = "from hdcore.providers.local import ncnn_runtime; print(ncnn_runtime.gpu_count())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().isdigit()
     assert "dlopen" not in done.stderr and "vulkan" not in done.stderr.lower()
@@ -443,7 +443,7 @@ def test_without_a_vulkan_loader_ncnn_is_not_even_asked(monkeypatch):
 # --- benchmark --------------------------------------------------------------------------------------------
 
 def test_benchmark_measures_in_a_subprocess_and_prints_a_table():
-    from hdcore.local_bench import format_table, run_benchmark
+    from hdcore.providers.local.bench import format_table, run_benchmark
 
     rows = run_benchmark(["waifu2x-photo", "no-such-model"], sizes=[48])
     good, bad = rows

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .local_models import MODELS
-from .metrics import Window, sample_windows
+from .families import MODELS
+from ...metrics import Window, sample_windows
 
 AUTO_MODEL = "auto"
 
