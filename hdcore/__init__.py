@@ -52,7 +52,9 @@ def default_engine() -> Engine:
     global _default_engine
     with _default_lock:
         if _default_engine is None:
-            _default_engine = Engine(Config.from_env())
+            from .configured import configured_engine
+
+            _default_engine = configured_engine()
         return _default_engine
 
 
@@ -66,5 +68,7 @@ def enhance(
     **options: Any,
 ) -> EnhanceResult:
     """Upscale ``image`` (bytes, base64, data URI, path, PIL image or array). See ``Engine.enhance``."""
-    engine = default_engine() if config is None else Engine(config)
+    from .configured import configured_engine
+
+    engine = default_engine() if config is None else configured_engine(config)
     return engine.enhance(image, scale, provider, model, **options)

@@ -1,39 +1,36 @@
-"""All of hdcore's settings in one object, read from the environment (or any mapping, such as Streamlit secrets)."""
+"""Every hdcore setting in one object, read from the environment (or any mapping, such as Streamlit secrets).
+
+    Config
+    ├── the chain's own settings    order, pixel limits, data folder, price overrides, per-tier timeout and
+    │                               concurrency overrides (HDCORE_<ID>_TIMEOUT, HDCORE_<ID>_CONCURRENCY)
+    ├── small nested settings       breaker, retry, hedge, auto_order, budget (as httpx has Timeout and Limits)
+    └── values                      what each provider declares it reads (``Setting``), by variable name:
+                                    tokens, endpoints, models; a provider module brings its own, so adding
+                                    a provider never edits this file
+
+Every value from outside is parsed and range-checked once, here, with a one-line ``ConfigError`` naming the
+variable and what it accepts. Tokens become ``Secret`` objects that never show themselves.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .providers import Registry
+
 DEFAULT_MAX_INPUT_PIXELS = 16_777_216  # 16 MP, e.g. 4096 x 4096
 DEFAULT_MAX_OUTPUT_PIXELS = 67_108_864  # 64 MP, e.g. 8192 x 8192
-
-# The seed's per-tier deadlines; the local tier has none by default (it always finishes, only slower).
-DEFAULT_TIMEOUTS: dict[str, float | None] = {"hf": 10.0, "replicate": 30.0, "space": 60.0, "local": None}
-
-# Environment variable -> tier whose timeout it sets.
-TIMEOUT_VARIABLES = {
-    "HDCORE_HF_TIMEOUT": "hf",
-    "HDCORE_REPLICATE_TIMEOUT": "replicate",
-    "HDCORE_SPACE_TIMEOUT": "space",
-    "HDCORE_LOCAL_TIMEOUT": "local",
-}
-
-# Hugging Face Inference: the seed's api-inference host is retired (410); the router serves the same models.
-DEFAULT_HF_BASE_URL = "https://router.huggingface.co/hf-inference"
-DEFAULT_HF_MODELS: dict[int, str] = {4: "stabilityai/stable-diffusion-x4-upscaler", 2: "nightmareai/real-esrgan"}
-DEFAULT_REPLICATE_BASE_URL = "https://api.replicate.com/v1"
-DEFAULT_REPLICATE_MAX_INPUT_PIXELS = 2560 * 1440  # the seed: "max input 1440p recommended"
-DEFAULT_SPACE = "akhaliq/Real-ESRGAN"  # the seed's last-resort Space, used when a Hugging Face token is set
-DEFAULT_SPACE_API_NAME = "/predict"
-DEFAULT_SPACE_ARGS: tuple = ("base",)  # the seed Space's second input: the model mode
-
-LOCAL_PRESETS = ("fast", "best")
-LOCAL_DEVICES = ("auto", "cpu", "gpu")
+# Bounds on what a setting (or a server's Retry-After) may say: a day is longer than any wait worth making, and
+# far from the overflow of time formatting (1e20 s) or of the OS's timers.
+MAX_SECONDS = 86_400.0
+MAX_PIXELS = 1 << 31  # Pillow refuses images over ~179 MP in any case; 2 GP leaves room for outputs
 
 
 class Secret:
@@ -62,195 +59,342 @@ class Secret:
         return bool(self._value)
 
 
-@dataclass(frozen=True)
-class Config:
-    huggingface_token: Secret | None = None
-    replicate_api_token: Secret | None = None
-    order: tuple[str, ...] | None = None  # None: the registry's default order
-    timeouts: Mapping[str, float | None] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
-    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
-    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
-    local_preset: str = "fast"
-    local_tile: int = 0  # 0: chosen per model
-    local_threads: int = 0  # 0: every core
-    local_device: str = "auto"
-    local_jobs: int = 1  # local upscales at once per process; more wait in line
-    data_dir: str = "data"  # where the app keeps its history (SQLite); relative to the working directory
-    hf_base_url: str = DEFAULT_HF_BASE_URL
-    hf_models: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_HF_MODELS))
-    replicate_base_url: str = DEFAULT_REPLICATE_BASE_URL
-    replicate_max_input_pixels: int = DEFAULT_REPLICATE_MAX_INPUT_PIXELS
-    space: str | None = None  # Space id or URL; None: the seed's Space when a Hugging Face token is set
-    space_api_name: str = DEFAULT_SPACE_API_NAME
-    space_args: tuple = DEFAULT_SPACE_ARGS
-    prices: Mapping[str, float] = field(default_factory=dict)  # overrides of hdcore.prices.DEFAULT_PRICES
-    # Resilience (README "Resilience"): circuit breakers, retries of transient errors, hedged requests.
-    breaker_failures: int = 5  # counted failures in a row that open a tier's breaker
-    breaker_cooldown_s: float = 30.0  # open this long, then one trial call
-    breaker_permanent_cooldown_s: float = 3600.0  # after 404 / 410
-    # Retries of transient errors within a tier's deadline (retry-safe tiers only). A Config built by hand
-    # makes one call per tier, as before; from the environment (the app, the CLI) the default is 2.
-    retries: int = 0
-    retry_backoff_s: float = 0.5  # the first backoff's bound; doubles each retry, full jitter
-    hedge: bool = True  # hedged requests in the auto chain
-    hedge_delay_s: float = 3.0  # hedge after this long when a tier has no latency history yet
-    hedge_min_s: float = 0.5  # bounds of the p95-based hedge delay
-    hedge_max_s: float = 10.0
-    hedge_budget: float = 0.1  # at most this share of requests is hedged (token bucket)
+# ------------------------------------------------------------------------------------------ parsing one value
 
-    def timeout_for(self, tier: str) -> float | None:
-        return self.timeouts.get(tier)
-
-    def with_changes(self, **changes) -> "Config":
-        return replace(self, **changes)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
-        """Build from ``env`` (default: ``os.environ``). Unset or empty variables keep their defaults."""
-        env = os.environ if env is None else env
-
-        def text(name: str) -> str | None:
-            value = env.get(name)
-            if value is None:
-                return None
-            value = str(value).strip()
-            return value or None
-
-        timeouts = dict(DEFAULT_TIMEOUTS)
-        for variable, tier in TIMEOUT_VARIABLES.items():
-            if (raw := text(variable)) is not None:
-                timeouts[tier] = _seconds(variable, raw)
-
-        order = None
-        if (raw := text("HDCORE_ORDER")) is not None:
-            order = tuple(part.strip() for part in raw.split(",") if part.strip())
-            if not order:
-                raise ConfigError("HDCORE_ORDER names no tier")
-
-        preset = (text("HDCORE_LOCAL_PRESET") or "fast").lower()
-        if preset not in LOCAL_PRESETS:
-            raise ConfigError(f"HDCORE_LOCAL_PRESET must be one of {', '.join(LOCAL_PRESETS)}, not {preset!r}")
-        device = (text("HDCORE_LOCAL_DEVICE") or "auto").lower()
-        if device not in LOCAL_DEVICES:
-            raise ConfigError(f"HDCORE_LOCAL_DEVICE must be one of {', '.join(LOCAL_DEVICES)}, not {device!r}")
-
-        hf_models = dict(DEFAULT_HF_MODELS)
-        for scale in (2, 3, 4):
-            if (raw := text(f"HDCORE_HF_MODEL_X{scale}")) is not None:
-                hf_models[scale] = raw
-
-        return cls(
-            huggingface_token=_secret(text("HUGGINGFACE_TOKEN")),
-            replicate_api_token=_secret(text("REPLICATE_API_TOKEN")),
-            order=order,
-            timeouts=timeouts,
-            max_input_pixels=_count("HDCORE_MAX_INPUT_PIXELS", text("HDCORE_MAX_INPUT_PIXELS"), DEFAULT_MAX_INPUT_PIXELS),
-            max_output_pixels=_count("HDCORE_MAX_OUTPUT_PIXELS", text("HDCORE_MAX_OUTPUT_PIXELS"), DEFAULT_MAX_OUTPUT_PIXELS),
-            local_preset=preset,
-            local_tile=_count("HDCORE_LOCAL_TILE", text("HDCORE_LOCAL_TILE"), 0, minimum=0),
-            local_threads=_count("HDCORE_LOCAL_THREADS", text("HDCORE_LOCAL_THREADS"), 0, minimum=0),
-            local_device=device,
-            data_dir=text("HDCORE_DATA_DIR") or "data",
-            local_jobs=_count("HDCORE_LOCAL_JOBS", text("HDCORE_LOCAL_JOBS"), 1),
-            hf_base_url=(text("HDCORE_HF_BASE_URL") or DEFAULT_HF_BASE_URL).rstrip("/"),
-            hf_models=hf_models,
-            replicate_base_url=(
-                text("REPLICATE_BASE_URL") or text("HDCORE_REPLICATE_BASE_URL") or DEFAULT_REPLICATE_BASE_URL
-            ).rstrip("/"),
-            replicate_max_input_pixels=_count(
-                "HDCORE_REPLICATE_MAX_INPUT_PIXELS",
-                text("HDCORE_REPLICATE_MAX_INPUT_PIXELS"),
-                DEFAULT_REPLICATE_MAX_INPUT_PIXELS,
-            ),
-            space=text("HDCORE_SPACE"),
-            space_api_name=text("HDCORE_SPACE_API_NAME") or DEFAULT_SPACE_API_NAME,
-            space_args=_json_list("HDCORE_SPACE_ARGS", text("HDCORE_SPACE_ARGS"), DEFAULT_SPACE_ARGS),
-            prices=_prices(text("HDCORE_PRICES")),
-            breaker_failures=_count("HDCORE_BREAKER_FAILURES", text("HDCORE_BREAKER_FAILURES"), 5),
-            breaker_cooldown_s=_positive("HDCORE_BREAKER_COOLDOWN", text("HDCORE_BREAKER_COOLDOWN"), 30.0),
-            breaker_permanent_cooldown_s=_positive(
-                "HDCORE_BREAKER_PERMANENT_COOLDOWN", text("HDCORE_BREAKER_PERMANENT_COOLDOWN"), 3600.0
-            ),
-            retries=_count("HDCORE_RETRIES", text("HDCORE_RETRIES"), 2, minimum=0),
-            retry_backoff_s=_positive("HDCORE_RETRY_BACKOFF", text("HDCORE_RETRY_BACKOFF"), 0.5),
-            hedge=_switch("HDCORE_HEDGE", text("HDCORE_HEDGE"), True),
-            hedge_delay_s=_positive("HDCORE_HEDGE_DELAY", text("HDCORE_HEDGE_DELAY"), 3.0),
-            hedge_budget=_positive("HDCORE_HEDGE_BUDGET", text("HDCORE_HEDGE_BUDGET"), 0.1),
-        )
+Parser = Callable[[str, str], Any]  # (variable, raw text) -> value; raises ConfigError naming the variable
 
 
-def _json_list(name: str, raw: str | None, default: tuple) -> tuple:
-    if raw is None:
-        return default
+def _number(variable: str, raw: str, kind: str) -> float:
     try:
-        value = json.loads(raw)
+        value = float(raw.replace("_", ""))
     except ValueError:
-        raise ConfigError(f"{name} must be a JSON list, such as [\"base\"]") from None
-    if not isinstance(value, list):
-        raise ConfigError(f"{name} must be a JSON list, such as [\"base\"]")
-    return tuple(value)
-
-
-def _prices(raw: str | None) -> dict[str, float]:
-    """HDCORE_PRICES: a JSON object of price-table keys to USD, e.g. {"replicate:nightmareai/real-esrgan": 0.002}."""
-    if raw is None:
-        return {}
-    message = 'HDCORE_PRICES must be a JSON object of names to USD amounts, such as {"replicate:gpu-t4": 0.000225}'
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise ConfigError(message) from None
-    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in value.values()):
-        raise ConfigError(message)
-    return {str(k): float(v) for k, v in value.items()}
-
-
-def _secret(value: str | None) -> Secret | None:
-    return Secret(value) if value else None
-
-
-def _seconds(name: str, raw: str) -> float | None:
-    if raw.lower() in ("none", "off", "0"):
-        return None  # no deadline
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if value < 0 or value != value:
-        raise ConfigError(f"{name} must be a positive number of seconds, not {raw!r}")
+        raise ConfigError(f"{variable} must be {kind}, not {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{variable} must be {kind}, not {raw!r}")
     return value
 
 
-def _count(name: str, raw: str | None, default: int, minimum: int = 1) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
-    return value
+def seconds(low: float = 0.0, high: float = MAX_SECONDS, off: bool = True) -> Parser:
+    """A duration in seconds within [low, high]; with ``off``, "none" / "off" / "0" mean no deadline (None)."""
+
+    def parse(variable: str, raw: str) -> float | None:
+        if off and raw.lower() in ("none", "off", "0"):
+            return None
+        value = _number(variable, raw, "a number of seconds")
+        if not low <= value <= high:
+            raise ConfigError(f"{variable} must be a positive number of seconds from {low:g} to {high:g}, not {raw!r}")
+        return value
+
+    return parse
 
 
-def _positive(name: str, raw: str | None, default: float) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if value < 0 or value != value or value == float("inf"):
-        raise ConfigError(f"{name} must be a positive number, not {raw!r}")
-    return value
+def amount(low: float, high: float, what: str = "a number") -> Parser:
+    def parse(variable: str, raw: str) -> float:
+        value = _number(variable, raw, what)
+        if not low <= value <= high:
+            raise ConfigError(f"{variable} must be {what} from {low:g} to {high:g}, not {raw!r}")
+        return value
+
+    return parse
 
 
-def _switch(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None:
-        return default
+def whole(low: int, high: int) -> Parser:
+    def parse(variable: str, raw: str) -> int:
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{variable} must be a whole number, not {raw!r}") from None
+        if value < low:
+            raise ConfigError(f"{variable} must be at least {low}, not {value}")
+        if value > high:
+            raise ConfigError(f"{variable} must be at most {high:,}, not {value:,}")
+        return value
+
+    return parse
+
+
+def choice(*values: str) -> Parser:
+    def parse(variable: str, raw: str) -> str:
+        value = raw.lower()
+        if value not in values:
+            raise ConfigError(f"{variable} must be one of {', '.join(values)}, not {raw!r}")
+        return value
+
+    return parse
+
+
+def switch(variable: str, raw: str) -> bool:
     value = raw.lower()
     if value in ("on", "1", "true", "yes"):
         return True
     if value in ("off", "0", "false", "no"):
         return False
-    raise ConfigError(f"{name} must be on or off, not {raw!r}")
+    raise ConfigError(f"{variable} must be on or off, not {raw!r}")
+
+
+def text(variable: str, raw: str) -> str:
+    return raw
+
+
+def url(variable: str, raw: str) -> str:
+    """An http(s) base URL, without a trailing slash."""
+    if not raw.lower().startswith(("http://", "https://")) or any(c.isspace() for c in raw):
+        raise ConfigError(f"{variable} must be an http:// or https:// URL")  # never echo it: it may hold a password
+    return raw.rstrip("/")
+
+
+def secret(variable: str, raw: str) -> Secret:
+    return Secret(raw)
+
+
+def json_list(variable: str, raw: str) -> tuple:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, list):
+        raise ConfigError(f'{variable} must be a JSON list, such as ["base"]')
+    return tuple(value)
+
+
+def json_prices(variable: str, raw: str) -> dict[str, float]:
+    """A JSON object of price-table keys to USD, e.g. {"run:nightmareai/real-esrgan": 0.002}."""
+    message = f'{variable} must be a JSON object of names to USD amounts, such as {{"replicate:gpu-t4": 0.000225}}'
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError(message) from None
+    if not isinstance(value, dict):
+        raise ConfigError(message)
+    prices = {}
+    for key, usd in value.items():
+        if isinstance(usd, bool) or not isinstance(usd, (int, float)) or not 0 <= usd < 1e6:
+            raise ConfigError(message)
+        prices[str(key)] = float(usd)
+    return prices
+
+
+def order(variable: str, raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names:
+        raise ConfigError(f"{variable} names no tier")
+    return names
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One variable a part of hdcore reads: its name, how its text is parsed and checked, and its default."""
+
+    variable: str
+    parse: Parser = text
+    default: Any = None
+    help: str = ""
+
+    def read(self, raw: str) -> Any:
+        return self.parse(self.variable, raw)
+
+
+# ---------------------------------------------------------------------------------------- nested settings
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    fail_max: int = 5  # counted failures in a row that open a closed breaker
+    cooldown_s: float = 30.0  # how long it stays open before a trial call
+    permanent_cooldown_s: float = 3600.0  # after 404 / 410
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    # A Config built by hand makes one call per tier; from the environment (the app, the CLI) the default is 2.
+    retries: int = 0
+    backoff_s: float = 0.5  # the first backoff's bound; doubles each retry, full jitter
+
+
+@dataclass(frozen=True)
+class HedgeSettings:
+    enabled: bool = True
+    default_delay_s: float = 3.0  # before any history: a tier answering within 3 s is not worth a second call
+    min_delay_s: float = 0.5  # below this a hedge would mostly duplicate calls that were about to finish
+    max_delay_s: float = 10.0
+    budget: float = 0.1  # hedges per request, on average (the bucket starts full: 20 requests' worth)
+
+
+OrderMode = Literal["static", "adaptive"]
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    mode: OrderMode = "static"  # "adaptive": the Auto chain ranked by each tier's recent record
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """Cost caps in USD; None: no cap. They hold on every path (library, CLI, batch, app)."""
+
+    max_per_image: float | None = None
+    max_per_day: float | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.max_per_image is not None or self.max_per_day is not None
+
+
+# The chain's own variables (a provider's are declared in its module).
+ORDER = Setting("HDCORE_ORDER", order, None, "the Auto chain, e.g. hf,replicate,space,local")
+MAX_INPUT_PIXELS = Setting("HDCORE_MAX_INPUT_PIXELS", whole(1, MAX_PIXELS), DEFAULT_MAX_INPUT_PIXELS)
+MAX_OUTPUT_PIXELS = Setting("HDCORE_MAX_OUTPUT_PIXELS", whole(1, MAX_PIXELS), DEFAULT_MAX_OUTPUT_PIXELS)
+DATA_DIR = Setting("HDCORE_DATA_DIR", text, "data", "where the app keeps its history")
+DATABASE_URL = Setting("HDCORE_DATABASE_URL", secret, None, "postgresql://... for a history shared by replicas")
+PRICES = Setting("HDCORE_PRICES", json_prices, None, "price-table overrides (USD)")
+BREAKER_FAILURES = Setting("HDCORE_BREAKER_FAILURES", whole(1, 1000), 5)
+BREAKER_COOLDOWN = Setting("HDCORE_BREAKER_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 30.0)
+BREAKER_PERMANENT_COOLDOWN = Setting(
+    "HDCORE_BREAKER_PERMANENT_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 3600.0
+)
+RETRIES = Setting("HDCORE_RETRIES", whole(0, 10), 2)
+RETRY_BACKOFF = Setting("HDCORE_RETRY_BACKOFF", amount(0, 60, "a number of seconds"), 0.5)
+HEDGE = Setting("HDCORE_HEDGE", switch, True)
+HEDGE_DELAY = Setting("HDCORE_HEDGE_DELAY", amount(0, 600, "a number of seconds"), 3.0)
+HEDGE_BUDGET = Setting("HDCORE_HEDGE_BUDGET", amount(0, 1, "a share of requests"), 0.1)
+ORDER_MODE = Setting("HDCORE_ORDER_MODE", choice("static", "adaptive"), "static")
+MAX_COST_PER_IMAGE = Setting("HDCORE_MAX_COST_PER_IMAGE", amount(0, 1e6, "an amount in USD"), None)
+MAX_COST_PER_DAY = Setting("HDCORE_MAX_COST_PER_DAY", amount(0, 1e9, "an amount in USD"), None)
+
+CHAIN_SETTINGS: tuple[Setting, ...] = (
+    ORDER, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, DATA_DIR, DATABASE_URL, PRICES, BREAKER_FAILURES, BREAKER_COOLDOWN,
+    BREAKER_PERMANENT_COOLDOWN, RETRIES, RETRY_BACKOFF, HEDGE, HEDGE_DELAY, HEDGE_BUDGET, ORDER_MODE,
+    MAX_COST_PER_IMAGE, MAX_COST_PER_DAY,
+)  # fmt: skip
+
+TIMEOUT = seconds(0.001, MAX_SECONDS)
+CONCURRENCY = whole(1, 256)
+
+
+# ----------------------------------------------------------------------------------------------- Config
+
+
+@dataclass(frozen=True)
+class Config:
+    values: Mapping[str, Any] = field(default_factory=dict)  # providers' declared settings, by variable
+    order: tuple[str, ...] | None = None  # None: the registry's default order
+    timeouts: Mapping[str, float | None] = field(default_factory=dict)  # by tier id; unset: its declared default
+    concurrency: Mapping[str, int] = field(default_factory=dict)  # by tier id; unset: its declared default
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
+    data_dir: str = "data"  # where the app keeps its history (SQLite); relative to the working directory
+    database_url: Secret | None = None  # a shared PostgreSQL history instead of the SQLite file
+    prices: Mapping[str, float] = field(default_factory=dict)  # overrides of the providers' price tables
+    breaker: BreakerSettings = BreakerSettings()
+    retry: RetrySettings = RetrySettings()
+    hedge: HedgeSettings = HedgeSettings()
+    auto_order: OrderSettings = OrderSettings()
+    budget: BudgetSettings = BudgetSettings()
+
+    def get(self, setting: Setting) -> Any:
+        """A provider's setting: the configured value, else the setting's default."""
+        return self.values.get(setting.variable, setting.default)
+
+    def timeout_for(self, tier: str, default: float | None = None) -> float | None:
+        return self.timeouts[tier] if tier in self.timeouts else default
+
+    def concurrency_for(self, tier: str, default: int | None = None) -> int | None:
+        return self.concurrency.get(tier, default)
+
+    def secrets(self) -> list[Secret]:
+        """Every token this configuration holds (to blank out of anything shown)."""
+        found = [value for value in self.values.values() if isinstance(value, Secret) and value]
+        return found + ([self.database_url] if self.database_url else [])
+
+    def with_changes(self, **changes: Any) -> "Config":
+        return replace(self, **changes)
+
+    def with_settings(self, raw: Mapping[str, str], registry: "Registry | None" = None) -> "Config":
+        """This config with providers' settings given as text (as in the environment), parsed and checked."""
+        declared = {s.variable: s for s in _provider_settings(registry)}
+        values = dict(self.values)
+        for variable, text_value in raw.items():
+            if variable not in declared:
+                raise ConfigError(f"no provider reads a setting named {variable}")
+            values[variable] = declared[variable].read(str(text_value).strip())
+        return replace(self, values=values)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, registry: "Registry | None" = None) -> "Config":
+        """Build from ``env`` (default: ``os.environ``). Unset or empty variables keep their defaults."""
+        reader = _Reader(os.environ if env is None else env)
+        registry = _registry(registry)
+        values = {s.variable: value for s in _provider_settings(registry) if (value := reader.get(s)) is not None}
+        timeouts, concurrency = {}, {}
+        for info in registry.infos():
+            if (raw := reader.raw(info.timeout_variable)) is not None:
+                timeouts[info.id] = TIMEOUT(info.timeout_variable, raw)
+            if info.max_concurrency is not None and (raw := reader.raw(info.concurrency_variable)) is not None:
+                concurrency[info.id] = CONCURRENCY(info.concurrency_variable, raw)
+        return cls(
+            values=values,
+            order=reader.get(ORDER),
+            timeouts=timeouts,
+            concurrency=concurrency,
+            max_input_pixels=reader.value(MAX_INPUT_PIXELS),
+            max_output_pixels=reader.value(MAX_OUTPUT_PIXELS),
+            data_dir=reader.value(DATA_DIR),
+            database_url=reader.get(DATABASE_URL),
+            prices=reader.get(PRICES) or {},
+            breaker=BreakerSettings(reader.value(BREAKER_FAILURES), reader.value(BREAKER_COOLDOWN),
+                                    reader.value(BREAKER_PERMANENT_COOLDOWN)),  # fmt: skip
+            retry=RetrySettings(reader.value(RETRIES), reader.value(RETRY_BACKOFF)),
+            hedge=replace(HedgeSettings(), enabled=reader.value(HEDGE), default_delay_s=reader.value(HEDGE_DELAY),
+                          budget=reader.value(HEDGE_BUDGET)),  # fmt: skip
+            auto_order=OrderSettings(reader.value(ORDER_MODE)),
+            budget=BudgetSettings(reader.get(MAX_COST_PER_IMAGE), reader.get(MAX_COST_PER_DAY)),
+        )
+
+
+def known_settings(registry: "Registry | None" = None) -> list[Setting]:
+    """Every variable hdcore reads: the chain's own, every provider's, each tier's timeout, and the concurrency
+    of each tier that declares a limit."""
+    registry = _registry(registry)
+    per_tier = [Setting(info.timeout_variable, TIMEOUT) for info in registry.infos()]
+    per_tier += [Setting(info.concurrency_variable, CONCURRENCY) for info in registry.infos()
+                 if info.max_concurrency is not None]  # a tier working in this process has no such limit
+    return [*CHAIN_SETTINGS, *_provider_settings(registry), *per_tier]
+
+
+class _Reader:
+    """Reads settings from one mapping: stripped text, empty meaning unset."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def raw(self, variable: str) -> str | None:
+        value = self.env.get(variable)
+        if value is None:
+            return None
+        return str(value).strip() or None
+
+    def get(self, setting: Setting) -> Any:
+        """The parsed value, or None when the variable is unset."""
+        raw = self.raw(setting.variable)
+        return None if raw is None else setting.read(raw)
+
+    def value(self, setting: Setting) -> Any:
+        """The parsed value, or the setting's default."""
+        value = self.get(setting)
+        return setting.default if value is None else value
+
+
+def _registry(registry: "Registry | None") -> "Registry":
+    if registry is not None:
+        return registry
+    from .providers import default_registry  # the providers declare what they read; imported only when asked
+
+    return default_registry()
+
+
+def _provider_settings(registry: "Registry | None") -> Iterable[Setting]:
+    seen: dict[str, Setting] = {}
+    for info in _registry(registry).infos():
+        for setting in info.settings:
+            seen.setdefault(setting.variable, setting)  # a shared token (e.g. HUGGINGFACE_TOKEN) is read once
+    return list(seen.values())

@@ -13,7 +13,8 @@
     │   ├── TransientError           5xx, connection trouble, model loading; worth retrying later
     │   ├── BadOutput                an answer arrived but it is not a valid image of the requested size
     │   └── Cancelled                the caller abandoned the request
-    └── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
+    ├── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
+    └── HistoryError                 the history store cannot be opened, read or written; the run is unaffected
 
 Messages are one line and safe to show a user.
 """
@@ -47,18 +48,27 @@ class ConfigError(HDCoreError):
 
 
 class ProviderError(HDCoreError):
-    """One tier failed. ``provider`` and ``model`` say which."""
+    """One tier failed. ``provider`` and ``model`` say which; ``cost_usd`` what the failed call is known to
+    have cost (None: unknown)."""
 
     outcome = "error"
 
-    def __init__(self, message: str, *, provider: str = "", model: str | None = None):
+    def __init__(self, message: str, *, provider: str = "", model: str | None = None, cost_usd: float | None = None):
         super().__init__(message)
         self.provider = provider
         self.model = model
+        self.cost_usd = cost_usd
 
 
 class ProviderTimeout(ProviderError):
+    """No answer in time. ``at_deadline``: raised by a provider's own check of the engine's deadline (the
+    engine then words it as its own timeout), not a timeout of the service's."""
+
     outcome = "timeout"
+
+    def __init__(self, message: str, *, at_deadline: bool = False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.at_deadline = at_deadline
 
 
 class RateLimited(ProviderError):
@@ -97,3 +107,7 @@ class AllTiersFailed(HDCoreError):
         else:
             reasons = "no tier to try"
         super().__init__(f"every tier failed ({reasons})")
+
+
+class HistoryError(HDCoreError):
+    """The history store cannot be opened, read or written. The run itself is unaffected."""

@@ -1,7 +1,7 @@
-"""How each tier has been doing, from the history store: rolling figures, an adaptive Auto order, a budget guard.
+"""How each tier has been doing, from the history store: rolling figures and an adaptive Auto order.
 
-Three pieces, all pure functions over ``HistoryStore.attempts`` (no network, no engine state), so the app, the
-engine and the tests read the same numbers:
+Pure functions over ``HistoryStore.attempts`` (no network, no engine state), so the app, the engine and the
+tests read the same numbers:
 
 * ``figures``       success rate, p50 / p95 latency and mean cost per provider and model over rolling windows
                     (1 h and 24 h by default), plus one row per provider over all its models (``ALL_MODELS``).
@@ -9,11 +9,8 @@ engine and the tests read the same numbers:
                     counted apart and left out of the success rate, latency and cost.
 * ``choose_order``  the Auto chain as configured (``static``) or ranked by those figures (``adaptive``), with a
                     one-line explanation for people ("Replicate first: Hugging Face failed 5 of 5 in the last hour").
-* ``budget_skips``  the tiers to skip because their estimated cost would exceed a per-image cap, or would take
-                    today's spend (UTC day) over a daily cap, each with its reason.
-
-Settings (``HealthSettings.from_env``): ``HDCORE_ORDER_MODE`` (static | adaptive, default static),
-``HDCORE_MAX_COST_PER_IMAGE`` and ``HDCORE_MAX_COST_PER_DAY`` (USD; unset or empty: no cap).
+* ``HealthPlanner`` what the engine asks for the Auto order (``Config.auto_order``), and for the cost of a tier
+                    the price tables do not know (the budget guard, ``hdcore.engine.budget``, holds the caps).
 """
 
 from __future__ import annotations
@@ -22,13 +19,14 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Literal, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from .config import Config
-from .errors import ConfigError
-from .history import AttemptRow, HistoryError, HistoryStore
-from .prices import PriceTable
+from .config import BudgetSettings, Config, OrderSettings
+from .engine.budget import utc_midnight
+from .engine.hedging import percentile
+from .errors import HistoryError
+from .history import AttemptRow, HistoryStore
+from .text import usd
 
 HOUR = 3600
 DAY = 86400
@@ -38,46 +36,6 @@ MIN_SAMPLE = 3  # fewer counted attempts than this in a window is not evidence e
 SKIPPED = "skipped"
 OK = "ok"
 
-OrderMode = Literal["static", "adaptive"]
-ORDER_MODES: tuple[str, ...] = ("static", "adaptive")
-
-
-# ------------------------------------------------------------------------------------------------ settings
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    """The order mode and the cost caps (USD; None: no cap)."""
-
-    order_mode: OrderMode = "static"
-    max_cost_per_image: float | None = None
-    max_cost_per_day: float | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "HealthSettings":
-        """Read ``HDCORE_ORDER_MODE``, ``HDCORE_MAX_COST_PER_IMAGE``, ``HDCORE_MAX_COST_PER_DAY``; a bad value
-        raises ``ConfigError`` naming the setting."""
-        mode = (env.get("HDCORE_ORDER_MODE") or "static").strip().lower()
-        if mode not in ORDER_MODES:
-            raise ConfigError(f"HDCORE_ORDER_MODE must be static or adaptive, not {mode!r}")
-        return cls(
-            order_mode=mode,  # type: ignore[arg-type]  # checked just above
-            max_cost_per_image=_usd_setting(env, "HDCORE_MAX_COST_PER_IMAGE"),
-            max_cost_per_day=_usd_setting(env, "HDCORE_MAX_COST_PER_DAY"),
-        )
-
-
-def _usd_setting(env: Mapping[str, str], name: str) -> float | None:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an amount in USD, not {raw!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be a finite amount of USD, 0 or more, not {raw!r}")
-    return value
 
 
 # ------------------------------------------------------------------------------------------------- figures
@@ -146,16 +104,6 @@ def _figures(provider: str, model: str | None, window: int, rows: Sequence[Attem
         p95_latency_s=percentile(latencies, 95),
         mean_cost_usd=sum(r.cost_usd for r in counted) / len(counted) if counted else None,
     )
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
-    """Linear interpolation between the closest ranks (numpy's default): p50 of 1..10 is 5.5, p95 is 9.55."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * pct / 100
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 @dataclass(frozen=True)
@@ -315,7 +263,7 @@ def _arrow(order: Sequence[str], name: Callable[[str], str]) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.1f} s"
+    return "unknown" if value is None else f"{value:.1f} s"  # an explanation's figure: one decimal is enough
 
 
 def window_text(window_s: int) -> str:
@@ -327,115 +275,52 @@ def window_text(window_s: int) -> str:
     return f"the last {window_s} s"
 
 
-def usd(amount: float) -> str:
-    """$4.98, $0.0019: cents for whole-dollar amounts, four decimals under a dollar (as webapp.money)."""
-    return f"${amount:.4f}" if 0 < amount < 1 else f"${amount:,.2f}"
-
-
-# ------------------------------------------------------------------------------------------- budget guard
-
-
-def budget_skips(
-    chain: Sequence[str],
-    store: HistoryStore,
-    prices: PriceTable,
-    max_per_image: float | None,
-    max_per_day: float | None,
-    now: float | None = None,
-    *,
-    models: Mapping[str, str | None] | None = None,
-) -> dict[str, str]:
-    """The tiers of ``chain`` to skip for cost, each with its reason; tiers not in the result may run.
-
-    A tier's cost for one image is estimated from the price table when ``models`` names the model it would run
-    (``PriceTable.estimate``), else from its mean cost over the stored attempts of the last 24 h that cost
-    anything, else 0 (a free tier is never skipped for cost). Today's spend is the sum of ``cost_usd`` over the
-    attempts since midnight UTC.
-    """
-    if max_per_image is None and max_per_day is None:
-        return {}
-    now = time.time() if now is None else float(now)
-    spent = spent_today(store, now) if max_per_day is not None else 0.0
-    skips: dict[str, str] = {}
-    for provider in chain:
-        estimate = estimated_cost(provider, store, prices, now, (models or {}).get(provider))
-        reason = _over_budget(estimate, spent, max_per_image, max_per_day)
-        if reason:
-            skips[provider] = reason
-    return skips
-
-
-def _over_budget(estimate: float, spent: float, max_per_image: float | None, max_per_day: float | None) -> str:
-    if estimate <= 0:
-        return ""
-    if max_per_image is not None and estimate > max_per_image:
-        return f"over the per-image budget: about {usd(estimate)} a run, the cap is {usd(max_per_image)}"
-    if max_per_day is not None and spent + estimate > max_per_day:
-        return f"over the daily budget: {usd(spent)} spent of {usd(max_per_day)}"
-    return ""
+# ------------------------------------------------------------------------------------------------- planner
 
 
 def spent_today(store: HistoryStore, now: float | None = None) -> float:
-    """USD spent since midnight UTC of ``now``'s day."""
+    """USD spent since midnight UTC of ``now``'s day, from the stored attempts."""
     now = time.time() if now is None else float(now)
     return sum(row.cost_usd for row in store.attempts(since=utc_midnight(now)) if row.time <= now)
 
 
-def utc_midnight(now: float) -> float:
-    day = datetime.fromtimestamp(now, tz=timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
-
-
-def estimated_cost(
-    provider: str, store: HistoryStore, prices: PriceTable, now: float, model: str | None = None
-) -> float:
-    """One image's likely cost on ``provider``: the price table's figure for ``model``, else history, else 0."""
-    if model:
-        priced = prices.estimate(model)
-        if priced.kind != "none":
-            return priced.usd
+def mean_paid_cost(store: HistoryStore, provider: str, now: float | None = None) -> float | None:
+    """A tier's mean cost over its paid attempts of the last 24 h (the budget's estimate for a model the price
+    tables do not know), or None without any."""
+    now = time.time() if now is None else float(now)
     paid = [row.cost_usd for row in store.attempts(since=now - DAY, provider=provider) if row.cost_usd > 0]
-    return sum(paid) / len(paid) if paid else 0.0
-
-
-# ------------------------------------------------------------------------------------------------- planner
-
-
-@dataclass(frozen=True)
-class Arrangement:
-    """What the engine runs in Auto: the order, the tiers the budget guard skips (with reasons), and why."""
-
-    order: list[str]
-    skips: dict[str, str]
-    explanation: str
+    return sum(paid) / len(paid) if paid else None
 
 
 class HealthPlanner:
-    """Arranges the Auto chain from the stored history: adaptive order and the cost budget guard.
+    """Arranges the Auto chain from the stored history (the adaptive order), and estimates an unpriced tier's
+    cost from it. A history that cannot be read is no evidence: the configured order runs (a broken store must
+    never stop an upscale)."""
 
-    The engine calls ``arrange`` once per Auto run. A history that cannot be read is no evidence: the static
-    order runs with no budget skips (a broken store must never stop an upscale).
-    """
-
-    def __init__(self, store: HistoryStore, settings: HealthSettings, prices: PriceTable):
+    def __init__(self, store: HistoryStore, order: OrderSettings, budget: BudgetSettings,
+                 label: Callable[[str], str] | None = None):
         self.store = store
-        self.settings = settings
-        self.prices = prices
+        self.order = order
+        self.budget = budget
+        self.label = label
 
-    def arrange(self, chain: Sequence[str], models: Mapping[str, str | None]) -> Arrangement:
-        settings = self.settings
+    def arrange(self, chain: Sequence[str]) -> Ordering:
         try:
-            ordering = choose_order(chain, figures(self.store), settings.order_mode, settings.max_cost_per_image)
-            skips = budget_skips(ordering.order, self.store, self.prices, settings.max_cost_per_image,
-                                 settings.max_cost_per_day, models=models)  # fmt: skip
+            return choose_order(chain, figures(self.store), self.order.mode, self.budget.max_per_image,
+                                label=self.label)  # fmt: skip
         except HistoryError:
-            return Arrangement(list(chain), {}, "static order: the history cannot be read")
-        return Arrangement(list(ordering.order), skips, ordering.explanation)
+            return Ordering(list(chain), "static order: the history cannot be read")
+
+    def estimated_cost(self, provider: str) -> float | None:
+        try:
+            return mean_paid_cost(self.store, provider)
+        except HistoryError:
+            return None
 
 
-def planner_for(config: Config, env: Mapping[str, str]) -> HealthPlanner | None:
-    """The planner the settings ask for, or None for the plain static chain with no caps (no history needed)."""
-    settings = HealthSettings.from_env(env)
-    if settings == HealthSettings():
+def planner_for(config: Config, store: HistoryStore | None) -> HealthPlanner | None:
+    """The planner the settings ask for (an adaptive order or a cost cap, with a history to read), or None for
+    the configured order."""
+    if store is None or (config.auto_order.mode == "static" and not config.budget.capped):
         return None
-    return HealthPlanner(HistoryStore.in_folder(config.data_dir), settings, PriceTable.from_config(config))
+    return HealthPlanner(store, config.auto_order, config.budget)

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from .attempts import Attempt
-from .errors import AllTiersFailed, HDCoreError
+from .errors import AllTiersFailed, HistoryError
 from .images import ALPHA_MODES, WIDE_GRAY_MODES, wide_gray_plane
 from .text import error_text
 
@@ -84,10 +84,6 @@ _RUN_VALUES = (
 )  # the columns a new run supplies; the id is SQLite's
 _RUN_COLUMNS = f"id, {_RUN_VALUES}"
 _ATTEMPT_COLUMNS = "run_id, time, tier, provider, model, outcome, reason, latency_s, cost_usd, cost_kind"
-
-
-class HistoryError(HDCoreError):
-    """The history store cannot be opened, read or written. The run itself is unaffected."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 MAX_DETAIL_CHARS = 200  # a server's or library's own text is cut here, so that a message stays a readable line
 
 
@@ -19,3 +21,42 @@ def error_text(error: BaseException | None) -> str:
     """An error's message on one line, or its type's name when it has none."""
     text = one_line(error) if error is not None else ""
     return text or type(error).__name__
+
+
+SECRET_MASK = "********"
+
+
+def redacted(text: str, secrets: Iterable[Any], mask: str = SECRET_MASK) -> str:
+    """``text`` with every token in ``secrets`` (``Secret`` objects or strings) blanked out, longest first so
+    that overlapping tokens are fully hidden. A server or proxy may echo a token back in an error."""
+    values = sorted({_revealed(s) for s in secrets} - {""}, key=len, reverse=True)
+    for value in values:  # an empty token is no secret: replacing "" would put the mask between every character
+        text = text.replace(value, mask)
+    return text
+
+
+def _revealed(secret: Any) -> str:
+    if secret is None:
+        return ""
+    return secret.reveal() if hasattr(secret, "reveal") else str(secret)
+
+
+def usd(amount: float) -> str:
+    """$0, $0.0019, $4.98: four decimals under a dollar (cloud prices are fractions of a cent), cents above."""
+    if amount == 0:
+        return "$0"
+    return f"${amount:.4f}" if abs(amount) < 1 else f"${amount:,.2f}"
+
+
+def seconds(value: float | None) -> str:
+    """ "1.5 s", or "none" for no value (a tier with no deadline)."""
+    return "none" if value is None else f"{value:g} s"
+
+
+def human_bytes(count: int) -> str:
+    """ "1.5 MB", "24 KB", "512 B" (decimal units, as file managers show them)."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} MB"
+    if count >= 1_000:
+        return f"{count / 1_000:.0f} KB"
+    return f"{count} B"

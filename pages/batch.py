@@ -23,10 +23,7 @@ with settings_column:
     scale = st.radio("Scale", scales, index=scales.index(webapp.default_scale(scales)), horizontal=True,
                      format_func=lambda s: f"{s}×")  # fmt: skip
     shown = webapp.applicable_options(engine, provider, None, scale)
-    preset = None
-    if webapp.PRESET in shown:
-        preset = st.radio("Local preset", ["fast", "best"], format_func=lambda p: webapp.PRESET_LABELS[p],
-                          horizontal=True, help=webapp.PRESET_HELP)  # fmt: skip
+    chosen = {option.info.name: common.option_widget(option) for option in shown}
     output_format = st.selectbox("Output format", webapp.OUTPUT_FORMATS, format_func=lambda f: webapp.FORMAT_LABELS[f])
 with source_column:
     uploads = st.file_uploader(
@@ -46,7 +43,7 @@ if clicked and uploads:
 
     tracker = webapp.BatchTracker([one.name for one in inputs], show)
     settings = BatchSettings(scale=scale, provider=provider, format=output_format,
-                             options=webapp.enhance_options(shown, preset=preset))  # fmt: skip
+                             options=webapp.enhance_options(shown, chosen))  # fmt: skip
     outcome = webapp.run_batch_upload(engine, inputs, settings, tracker, tracker.cancel)
     tracker.reraise()
     outcome.problems[:0] = problems

@@ -26,7 +26,8 @@ def _secrets() -> dict:
 def _shared_engine(settings_key: str, _settings: dict[str, str]) -> hdcore.Engine:
     # One engine per configuration for the whole process: every session shares its providers, and the local
     # tier's models (loaded once per process) and job gate (HDCORE_LOCAL_JOBS) behind it.
-    return webapp.build_engine(_settings)
+    config = webapp.load_config(_settings)
+    return webapp.build_engine(_settings, _shared_history(os.path.abspath(config.data_dir)))
 
 
 @st.cache_resource(show_spinner=False)
@@ -50,18 +51,9 @@ def engine() -> hdcore.Engine:
         st.stop()
 
 
-def health_settings() -> health.HealthSettings:
-    """The Auto order mode and cost caps; a bad value stops the page with its one-line reason."""
-    try:
-        return webapp.health_settings(settings())
-    except ConfigError as error:
-        st.error(f"The configuration cannot be used: {webapp.one_line(str(error))}")
-        st.stop()
-
-
 def auto_ordering() -> health.Ordering:
     """The Auto order the current settings choose, and why (from this deployment's history)."""
-    return webapp.auto_ordering(engine(), history(), health_settings())
+    return webapp.auto_ordering(engine(), history())
 
 
 def history() -> HistoryStore:
@@ -151,3 +143,16 @@ def record(outcome: webapp.RunOutcome) -> None:
     warning = webapp.record_outcome(store, outcome)
     if warning:
         st.warning(warning)
+
+
+def option_widget(option: webapp.ShownOption):
+    """The widget for one option a provider declares: a toggle, a text box or a choice; returns its value."""
+    info = option.info
+    if info.kind == "toggle":
+        return st.toggle(info.label, value=bool(option.default), help=info.help or None)
+    if info.kind == "choice":
+        choices = list(info.choices)
+        index = choices.index(option.default) if option.default in choices else 0
+        return st.radio(info.label, choices, index=index, horizontal=True, help=info.help or None,
+                        format_func=lambda choice: info.choice_labels.get(choice, choice))  # fmt: skip
+    return st.text_input(info.label, value=option.default or "", help=info.help or None)

@@ -69,17 +69,7 @@ with settings_column:
         "Scale", scales, index=scales.index(webapp.default_scale(scales)), horizontal=True, format_func=lambda s: f"{s}×"
     )
     shown = webapp.applicable_options(engine, provider, model, scale)
-    preset = face_enhance = None
-    prompt = ""
-    if webapp.PRESET in shown:
-        preset = st.radio(
-            "Local preset", ["fast", "best"], index=["fast", "best"].index(config.local_preset),
-            format_func=lambda p: webapp.PRESET_LABELS[p], horizontal=True, help=webapp.PRESET_HELP,
-        )  # fmt: skip
-    if webapp.FACE_ENHANCE in shown:
-        face_enhance = st.toggle("Face enhance (Replicate Real-ESRGAN, GFPGAN)")
-    if webapp.PROMPT in shown:
-        prompt = st.text_input("Prompt", placeholder="e.g. a sharp, detailed photo", help="Guides SD x4 / the refiner.")
+    chosen = {option.info.name: common.option_widget(option) for option in shown}
     format_column, quality_column = st.columns(2)
     output_format = format_column.selectbox(
         "Output format", webapp.OUTPUT_FORMATS, format_func=lambda f: webapp.FORMAT_LABELS[f], help=webapp.FORMAT_HELP
@@ -93,7 +83,7 @@ with settings_column:
 if clicked and upload is not None:
     request = webapp.EnhanceRequest(
         data=uploaded.getvalue(), source_name=uploaded.name, scale=scale, provider=provider, model=model,
-        options=webapp.enhance_options(shown, face_enhance=bool(face_enhance), prompt=prompt, preset=preset),
+        options=webapp.enhance_options(shown, chosen),
         output_format=output_format, quality=quality,
     )  # fmt: skip
     outcome = common.run_live(request, upload)

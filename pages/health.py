@@ -8,7 +8,6 @@ from hdcore.errors import HDCoreError
 from pages import common
 
 engine = common.engine()
-settings = common.health_settings()
 
 st.title("Health")
 st.caption("Success rate, latency and cost of each tier over the last hour and day, from this deployment's history.")
@@ -16,7 +15,7 @@ st.caption("Success rate, latency and cost of each tier over the last hour and d
 st.subheader("Auto order")
 ordering = common.auto_ordering()
 st.markdown(" → ".join(f"**{webapp.short_label(tier)}**" for tier in ordering.order))
-st.caption(f"Mode: {settings.order_mode} (HDCORE_ORDER_MODE). {webapp.Narrator.markdown(ordering.explanation)}")
+st.caption(f"Mode: {engine.config.auto_order.mode} (HDCORE_ORDER_MODE). {webapp.Narrator.markdown(ordering.explanation)}")
 
 board = webapp.breaker_board(engine)
 if board is not None:  # hdcore.engine.breaker may not exist in this version: then there is nothing to show
@@ -37,7 +36,7 @@ try:
     store = common.history()
     figures = health.figures(store)
     buckets = health.hourly(store)
-    budget = webapp.budget_lines(engine, store, settings)
+    budget = webapp.budget_lines(engine, store)
 except HDCoreError as error:
     st.warning(f"The history cannot be read: {webapp.one_line(str(error))}")
     st.stop()

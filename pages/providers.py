@@ -26,21 +26,24 @@ for tier in webapp.tier_views(engine):
         facts[2].metric("Models", len(tier.models))
         if tier.models:
             st.dataframe(webapp.model_rows(tier), hide_index=True, width="stretch")
-        if tier.name == webapp.LOCAL:
-            st.dataframe(webapp.local_settings_rows(config), hide_index=True, width="stretch")
+        st.dataframe(webapp.settings_rows(engine, tier.name), hide_index=True, width="stretch")
         help_text = "Sends a 16×16 image at 2×. On Replicate that is a real, billed prediction (a fraction of a cent)."
         if st.button(f"Probe {tier.short}", key=f"probe-{tier.name}", icon=":material/network_ping:", help=help_text):
             with st.spinner(f"Probing {tier.short}…"):
                 report = webapp.probe(engine, tier.name)
             getattr(st, report.level)(report.text)
 
+st.subheader("Limits")
+st.dataframe(webapp.limits_rows(config), hide_index=True, width="stretch")
+
 st.subheader("Prices")
 st.caption(
-    "Replicate bills by prediction time on each model's hardware: a measured cost when the prediction reports "
-    "its time, else the per-run estimate. Override any figure with HDCORE_PRICES."
+    "Each tier's prices as it declares them. Replicate bills by prediction time on each model's hardware: a "
+    "measured cost when the prediction reports its time, else the per-run estimate. Override any figure with "
+    "HDCORE_PRICES."
 )
 st.dataframe(
-    webapp.price_rows(config),
+    webapp.price_rows(engine),
     hide_index=True,
     width="stretch",
     column_config={"USD": st.column_config.NumberColumn(format="$%.6f")},

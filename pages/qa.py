@@ -27,8 +27,8 @@ with settings:
     scale = st.radio("Scale", [2, 3, 4], horizontal=True, format_func=lambda s: f"{s}×")
     reference = st.toggle("Benchmark against this image as the reference",
                           help="The image is shrunk by the scale first; each output is scored against it.")
-    preset = st.radio("Local preset (the local tier's default model)", ["fast", "best"],
-                      format_func=lambda p: webapp.PRESET_LABELS[p], horizontal=True, help=webapp.PRESET_HELP)
+    shown = webapp.qa_options(engine, entries, scale)
+    chosen = {option.info.name: common.option_widget(option) for option in shown}
 with source_column:
     uploaded = st.file_uploader(f"Image ({webapp.UPLOAD_FORMATS_TEXT})", type=list(webapp.UPLOAD_TYPES))
 clicked = st.button("Compare", type="primary", icon=":material/compare:", disabled=uploaded is None or not entries)
@@ -39,7 +39,7 @@ if clicked and uploaded is not None:
             status.update(label=f"{row.label}: {row.outcome}")
 
         outcome = webapp.run_qa(engine, uploaded.getvalue(), entries, scale, reference=reference,
-                                source_name=uploaded.name, on_row=heard, preset=preset)  # fmt: skip
+                                source_name=uploaded.name, on_row=heard, **webapp.enhance_options(shown, chosen))  # fmt: skip
         status.update(label="Compared" if not outcome.error else "Cannot compare",
                       state="error" if outcome.error else "complete")  # fmt: skip
     st.session_state["qa"] = outcome

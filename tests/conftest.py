@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from hdcore.attempts import Cost, ProviderOutput
-from hdcore.config import Config
-from hdcore.providers.base import ModelInfo, Provider, UpscaleRequest
+from hdcore.config import Config, Setting, secret
+from hdcore.providers.base import ModelInfo, Provider, ProviderInfo, UpscaleRequest
 from hdcore.providers import ProviderSpec, Registry
 from hdcore.resize import lanczos_resize
 
@@ -38,6 +38,8 @@ def photo_png() -> bytes:
 
 
 Behaviour = Callable[[UpscaleRequest], Any]
+# What identifies a scripted tier's configuration (its breaker fingerprint): Config(values={SCRIPTED_TOKEN: ...}).
+SCRIPTED_TOKEN = Setting("SCRIPTED_TOKEN", secret)
 
 
 def good(request: UpscaleRequest) -> np.ndarray:
@@ -57,11 +59,16 @@ class ScriptedProvider(Provider):
         scales: Sequence[int] = (2, 3, 4),
         model_names: Sequence[str] = ("m-default",),
         cost: Cost | None = None,
+        max_concurrency: int | None = None,
+        retry_safe: bool = False,
+        bills_failed_calls: bool = False,
     ):
         super().__init__(config)
-        self.name = name
-        self.label = name.title()
-        self.requires = f"{name.upper()}_TOKEN"
+        self.info = ProviderInfo(
+            id=name, label=name.title(), short_label=name.title(), requires=f"{name.upper()}_TOKEN",
+            max_concurrency=max_concurrency, retry_safe=retry_safe, bills_failed_calls=bills_failed_calls,
+            settings=(SCRIPTED_TOKEN,), identity=(SCRIPTED_TOKEN,),
+        )  # fmt: skip
         self.behaviour = behaviour
         self.configured = configured
         self._models = tuple(ModelInfo(m, tuple(scales)) for m in model_names)
@@ -78,6 +85,9 @@ class ScriptedProvider(Provider):
 
     def is_configured(self) -> bool:
         return self.configured
+
+    def estimate_cost(self, model: str, request_size: tuple[int, int], scale: int) -> Cost:
+        return self.cost if self.cost.kind != "none" else Cost(0.0, "estimated")
 
     def upscale(self, request: UpscaleRequest) -> ProviderOutput:
         self.requests.append(request)
@@ -112,9 +122,12 @@ def sleeper(seconds: float) -> Behaviour:
 
 @pytest.fixture(autouse=True)
 def closed_breakers():
-    """Circuit breakers are per process: each test starts with every breaker closed, as a fresh process would."""
+    """Circuit breakers and today's spend are per process: each test starts as a fresh process would."""
     from hdcore.engine.breaker import process_breakers
+    from hdcore.engine.budget import process_ledger
 
     process_breakers.clear()
+    process_ledger.clear()
     yield
     process_breakers.clear()
+    process_ledger.clear()

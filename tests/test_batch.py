@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from hdcore import Config, Engine, InvalidInput, batch
+from hdcore.cli.progress import TqdmReporter
 from hdcore.errors import TransientError
 from tests.conftest import ScriptedProvider, good, photo, scripted_registry
 
@@ -161,39 +162,34 @@ def items_for(tmp_path: Path, count: int) -> list[batch.BatchItem]:
     return batch.plan_items(found, 2, out_dir=tmp_path / "out")[0]
 
 
-def test_a_remote_tier_runs_in_parallel_up_to_its_limit(tmp_path):
+def test_a_remote_tier_runs_in_parallel_up_to_its_declared_limit(tmp_path):
     gauge = Gauge(0.15)
     config = Config(timeouts={"cloud": 5.0})
-    engine = Engine(config, scripted_registry(ScriptedProvider(config, "cloud", gauge)))
-    results = batch.run_batch(items_for(tmp_path, 6), engine, batch.BatchSettings(scale=2, jobs=3))
+    engine = Engine(config, scripted_registry(ScriptedProvider(config, "cloud", gauge, max_concurrency=3)))
+    assert batch.pool_size(engine, ["cloud"]) == 3
+    results = batch.run_batch(items_for(tmp_path, 6), engine, batch.BatchSettings(scale=2))
     assert [r.status for r in results] == ["ok"] * 6
     assert gauge.most == 3
+
+
+def test_the_configured_concurrency_overrides_the_declared_one(tmp_path):
+    gauge = Gauge(0.15)
+    config = Config(timeouts={"cloud": 5.0}, concurrency={"cloud": 2})
+    engine = Engine(config, scripted_registry(ScriptedProvider(config, "cloud", gauge, max_concurrency=4)))
+    batch.run_batch(items_for(tmp_path, 6), engine, batch.BatchSettings(scale=2))
+    assert gauge.most == 2
 
 
 def test_waiting_for_a_place_does_not_eat_into_the_tiers_deadline(tmp_path):
     # One place on "cloud" (0.3 s a call, 0.5 s deadline) but three workers (for "other"): the third image
     # waits 0.6 s for its place; counted against the deadline, it would time out and fall through.
     config = Config(timeouts={"cloud": 0.5, "other": 5.0})
-    cloud = ScriptedProvider(config, "cloud", Gauge(0.3))
-    other = ScriptedProvider(config, "other")
+    cloud = ScriptedProvider(config, "cloud", Gauge(0.3), max_concurrency=1)
+    other = ScriptedProvider(config, "other", max_concurrency=3)
     engine = Engine(config, scripted_registry(cloud, other))
-    assert batch.remote_limits(engine, ["cloud", "other"], None) == {"cloud": 2, "other": 2}
-    settings = batch.BatchSettings(scale=2)
-    gates = {"cloud": threading.BoundedSemaphore(1), "other": threading.BoundedSemaphore(3)}
-    data = (tmp_path / "in.png")
-    photo((16, 12)).save(data)
-    outcomes: list = []
-
-    def one() -> None:
-        result = batch.enhance_through_chain(engine, data.read_bytes(), ["cloud", "other"], gates, settings)
-        outcomes.append([(a.tier, a.provider, a.outcome) for a in result.attempts])
-
-    threads = [threading.Thread(target=one) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert outcomes == [[(1, "cloud", "ok")]] * 3
+    assert batch.pool_size(engine, ["cloud", "other"]) == 3
+    results = batch.run_batch(items_for(tmp_path, 3), engine, batch.BatchSettings(scale=2))
+    assert [[(a.tier, a.provider, a.outcome) for a in r.attempts] for r in results] == [[(1, "cloud", "ok")]] * 3
     assert other.requests == []
 
 
@@ -249,7 +245,7 @@ def test_tqdm_bars_for_the_batch_and_each_image(shots):
     stream = io.StringIO()
     found, _ = batch.expand_inputs([str(shots)])
     items, _ = batch.plan_items(found, 2)
-    bars = batch.TqdmReporter(len(items), file=stream)
+    bars = TqdmReporter(len(items), file=stream)
     batch.run_batch(items, Engine(Config()), batch.BatchSettings(scale=2, provider="local", options={"tile": 16}), bars)
     bars.close()
     text = stream.getvalue()

@@ -11,10 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from hdcore import health, webapp
 from hdcore.attempts import Attempt
-from hdcore.errors import AllTiersFailed, ConfigError
-from hdcore.health import ALL_MODELS, DAY, HOUR, Figures, HealthSettings
+from hdcore.config import BudgetSettings, Config, HedgeSettings, OrderSettings
+from hdcore.errors import AllTiersFailed
+from hdcore.health import ALL_MODELS, DAY, HOUR, Figures
 from hdcore.history import HistoryStore
-from hdcore.prices import PriceTable
 from tests.app.test_app import rendered_text, walk
 
 NOW = datetime(2024, 5, 17, 12, 30, tzinfo=timezone.utc).timestamp()
@@ -153,55 +153,21 @@ def test_adaptive_order_that_does_not_change_says_who_stays_first():
     assert "hf stays first: 5 of 5 succeeded in the last hour" in ordering.explanation
 
 
-# ------------------------------------------------------------------------------------------- budget guard
-
-PRICES = PriceTable()
-MODELS = {"replicate": "nightmareai/real-esrgan", "hf": None, "local": None}
+# --------------------------------------------------------------------------------------- cost from history
 
 
-def test_no_caps_skip_nothing(store):
-    assert health.budget_skips(CHAIN, store, PRICES, None, None, now=NOW, models=MODELS) == {}
-
-
-def test_per_image_cap_skips_a_tier_that_costs_more(store):
-    skips = health.budget_skips(["replicate", "local"], store, PRICES, 0.001, None, now=NOW, models=MODELS)
-    assert skips == {"replicate": "over the per-image budget: about $0.0019 a run, the cap is $0.0010"}
-
-
-def test_daily_cap_counts_todays_spend_only(store):
+def test_spent_today_counts_todays_spend_only(store):
     add(store, NOW - 3600, attempt("replicate", "ok", cost=4.0), attempt("replicate", "ok", cost=0.98))
     add(store, NOW - 13 * HOUR, attempt("replicate", "ok", cost=100.0))  # yesterday (UTC)
     assert health.spent_today(store, NOW) == pytest.approx(4.98)
-    # no model named: replicate's estimate is its mean paid attempt of the last 24 h, $2.49
-    skips = health.budget_skips(["replicate", "local"], store, PRICES, None, 5.0, now=NOW)
-    assert skips == {"replicate": "over the daily budget: $4.98 spent of $5.00"}
-    assert health.budget_skips(["replicate"], store, PRICES, None, 5.0, now=NOW + 12 * HOUR) == {}  # a new day
+    assert health.spent_today(store, NOW + 12 * HOUR) == 0.0  # a new day
 
 
-def test_without_a_priced_model_the_estimate_comes_from_history(store):
-    add(store, NOW - 60, attempt("hf", "ok", cost=0.03), attempt("local", "ok"))
-    skips = health.budget_skips(["hf", "local"], store, PRICES, 0.01, None, now=NOW)
-    assert list(skips) == ["hf"] and "$0.0300" in skips["hf"]
-
-
-# ------------------------------------------------------------------------------------------------ settings
-
-
-def test_settings_default_to_static_without_caps():
-    assert HealthSettings.from_env({}) == HealthSettings("static", None, None)
-    settings = HealthSettings.from_env(
-        {"HDCORE_ORDER_MODE": "Adaptive", "HDCORE_MAX_COST_PER_IMAGE": "0.01", "HDCORE_MAX_COST_PER_DAY": "5"}
-    )
-    assert settings == HealthSettings("adaptive", 0.01, 5.0)
-
-
-@pytest.mark.parametrize(
-    "name, value", [("HDCORE_ORDER_MODE", "fastest"), ("HDCORE_MAX_COST_PER_DAY", "lots"),
-                    ("HDCORE_MAX_COST_PER_IMAGE", "-1")],
-)  # fmt: skip
-def test_bad_settings_name_themselves(name, value):
-    with pytest.raises(ConfigError, match=name):
-        HealthSettings.from_env({name: value})
+def test_an_unpriced_tiers_cost_is_its_mean_paid_attempt_of_the_last_day(store):
+    add(store, NOW - 60, attempt("hf", "ok", cost=0.03), attempt("hf", "ok", cost=0.01), attempt("local", "ok"))
+    add(store, NOW - 2 * DAY, attempt("hf", "ok", cost=9.0))  # too old to count
+    assert health.mean_paid_cost(store, "hf", NOW) == pytest.approx(0.02)
+    assert health.mean_paid_cost(store, "local", NOW) is None  # free: nothing paid to average
 
 
 # ----------------------------------------------------------------------------------------------- the page
@@ -279,7 +245,7 @@ def test_health_page_lists_breakers_and_resets_one(data_dir, monkeypatch):
 
 
 def test_the_engine_runs_the_adaptive_order_and_skips_over_budget_tiers(tmp_path):
-    from hdcore import Config, Engine
+    from hdcore import Engine
     from hdcore.attempts import Attempt, Cost
     from hdcore.health import HealthPlanner
     from hdcore.errors import TransientError
@@ -288,7 +254,7 @@ def test_the_engine_runs_the_adaptive_order_and_skips_over_budget_tiers(tmp_path
     def failing(request):
         raise TransientError("down")
 
-    config = Config(timeouts={}, hedge=False)
+    config = Config(timeouts={}, hedge=HedgeSettings(enabled=False))
     flaky = ScriptedProvider(config, "flaky", failing)
     steady = ScriptedProvider(config, "steady")
     pricey = ScriptedProvider(config, "pricey", cost=Cost(1.0, "measured"))
@@ -299,7 +265,8 @@ def test_the_engine_runs_the_adaptive_order_and_skips_over_budget_tiers(tmp_path
     for attempts in (history_of_failures, history_of_successes, history_of_spending):
         store.record_failure(AllTiersFailed(attempts), input_size=(8, 8), scale=2)
 
-    planner = HealthPlanner(store, HealthSettings("adaptive", max_cost_per_image=0.5), PriceTable.from_config(config))
+    config = config.with_changes(auto_order=OrderSettings("adaptive"), budget=BudgetSettings(max_per_image=0.5))
+    planner = HealthPlanner(store, config.auto_order, config.budget)
     engine = Engine(config, scripted_registry(flaky, pricey, steady), planner=planner)
     result = engine.enhance(png_bytes(photo()), scale=2)
 
@@ -319,13 +286,12 @@ def test_the_engine_runs_the_adaptive_order_and_skips_over_budget_tiers(tmp_path
 
 
 def test_a_named_provider_ignores_the_planner(tmp_path):
-    from hdcore import Config, Engine
+    from hdcore import Engine
     from hdcore.health import HealthPlanner
     from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
 
     config = Config(timeouts={})
     only = ScriptedProvider(config, "only")
-    planner = HealthPlanner(HistoryStore(tmp_path / "h.sqlite3"), HealthSettings("adaptive", 0.0, 0.0),
-                            PriceTable.from_config(config))
+    planner = HealthPlanner(HistoryStore(tmp_path / "h.sqlite3"), OrderSettings("adaptive"), BudgetSettings(0.0, 0.0))
     result = Engine(config, scripted_registry(only), planner=planner).enhance(png_bytes(photo()), 2, "only")
     assert result.provider == "only" and len(only.requests) == 1

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from .. import batch, health, images
+from .. import batch, images
 from ..config import Config
 from ..engine import SCALES, Engine, ProgressEvent
 from ..errors import HDCoreError
+from ..configured import configured_engine
+from ..providers import PROVIDER_IDS
+from .progress import TqdmReporter
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
-PROVIDER_CHOICES = ("auto", "hf", "replicate", "space", "local", "lanczos")
+PROVIDER_CHOICES = ("auto", *PROVIDER_IDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,13 +29,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = Config.from_env()
-        return args.run(args, Engine(config, planner=health.planner_for(config, os.environ)))
+        if getattr(args, "jobs", None):  # --jobs: calls at once for every tier that declares a limit
+            limited = {info.id: args.jobs for info in _registry_infos() if info.max_concurrency is not None}
+            config = config.with_changes(concurrency={**limited, **config.concurrency})
+        return args.run(args, configured_engine(config))
     except HDCoreError as error:  # configuration problems found before any input was touched
         _error(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+
+
+def _registry_infos():
+    from ..providers import default_registry
+
+    return default_registry().infos()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,7 +152,6 @@ def _batch_settings(args: argparse.Namespace) -> batch.BatchSettings:
         scale=args.scale, provider=args.provider, model=args.model, fallback=args.fallback, options=options,
         # An output named with -o is the caller's explicit wish; resume-by-skipping is for folders and globs.
         format=args.format or "png", quality=args.quality, overwrite=args.overwrite or bool(args.output),
-        jobs=args.jobs,
     )
 
 
@@ -159,7 +169,7 @@ class _CliReporter:
 
     def __init__(self, args: argparse.Namespace, total: int):
         self.args = args
-        self.bars = batch.TqdmReporter(total, enabled=not args.no_progress)
+        self.bars = TqdmReporter(total, enabled=not args.no_progress)
         self._waiting: dict[int, batch.ItemResult] = {}
         self._next = 0
 

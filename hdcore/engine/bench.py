@@ -30,11 +30,12 @@ import numpy as np
 
 from ..attempts import ProviderOutput
 from .breaker import Breakers
-from ..config import Config
+from ..config import Config, HedgeSettings
 from . import Engine
+from .run import Run
 from ..errors import PermanentError
 from ..images import load_image
-from ..providers.base import ModelInfo, Provider, UpscaleRequest
+from ..providers.base import ModelInfo, Provider, ProviderInfo, UpscaleRequest
 from ..providers import ProviderSpec, Registry
 
 SIZE = 16  # a tiny input: the engine's work, not pixel work, is measured
@@ -53,7 +54,7 @@ class _Scripted(Provider):
 
     def __init__(self, config: Config, name: str, delay: Callable[[], float] = lambda: 0.0, ignore_cancel=False):
         super().__init__(config)
-        self.name = name
+        self.info = ProviderInfo(id=name, label=name, short_label=name)
         self.delay = delay
         self.ignore_cancel = ignore_cancel
         self.busy_s = 0.0  # the provider's own time, subtracted from the engine's
@@ -89,7 +90,7 @@ def _image() -> np.ndarray:
 def overhead(runs: int, hedge: bool) -> float:
     """Mean engine time per attempt (s) around a provider that does nothing."""
     provider = _Scripted(Config(), "noop")
-    config = Config(timeouts={"noop": 10.0, "spare": 10.0}, hedge=hedge)
+    config = Config(timeouts={"noop": 10.0, "spare": 10.0}, hedge=HedgeSettings(enabled=hedge))
     engine = _engine(config, provider, _Scripted(config, "spare"))
     image = _image()
     engine.enhance(image, 2)  # warm up (imports, first allocations)
@@ -105,17 +106,18 @@ def skip_time(runs: int) -> float:
     breakers = Breakers()
     engine = _engine(Config(), _Scripted(Config(), "down"), breakers=breakers)
     breakers.get("down", "m").failed(PermanentError("model not served here (HTTP 404)"))
-    source = load_image(_image())
+    run = Run(load_image(_image()), 2, None, {})
+    provider = engine.provider("down")
     started = time.perf_counter()
     for _ in range(runs):
-        attempt, _ = engine._attempt(1, "down", source, 2, None, {}, None, None)
-    assert attempt.outcome == "skipped"
+        admission = engine.attempter.admit(run, 1, provider)
+    assert admission.reason and engine.attempter.skipped(admission).outcome == "skipped"
     return (time.perf_counter() - started) / runs
 
 
 def failover(timeout: float, runs: int) -> float:
     """Worst time (s) from the start to the next tier's image, when the first tier times out."""
-    config = Config(timeouts={"stuck": timeout, "next": 10.0}, hedge=False)
+    config = Config(timeouts={"stuck": timeout, "next": 10.0}, hedge=HedgeSettings(enabled=False))
     stuck = _Scripted(config, "stuck", lambda: timeout + 1.0, ignore_cancel=True)
     engine = _engine(config, stuck, _Scripted(config, "next"))
     worst = 0.0
@@ -135,10 +137,8 @@ def tail_latency(requests: int, hedge: bool, fast: float, slow: float, slow_shar
     counter = iter(range(10**9))
     config = Config(
         timeouts={"primary": 30.0, "secondary": 30.0},
-        hedge=hedge,
-        hedge_delay_s=0.1,  # no history yet
-        hedge_min_s=0.1,  # the bounds scaled down with the latencies (0.5 s in production)
-        hedge_budget=budget,
+        # 0.1 s before any history, and the bounds scaled down with the latencies (0.5 s in production)
+        hedge=HedgeSettings(enabled=hedge, default_delay_s=0.1, min_delay_s=0.1, budget=budget),
     )
     primary = _Scripted(config, "primary", lambda: slow if next(counter) in slow_ones else fast)
     engine = _engine(config, primary, _Scripted(config, "secondary", lambda: secondary))
@@ -180,7 +180,7 @@ def load_photo(size: int = LOAD_SIZE) -> tuple[np.ndarray, str]:
 def _load_child(calls: int) -> dict[str, Any]:
     """The load run itself (in the fresh process): ``calls`` threads, one Engine, the local tier only."""
     image, source = load_photo()
-    engine = Engine(Config(local_preset="fast", hedge=False))
+    engine = Engine(Config(hedge=HedgeSettings(enabled=False)).with_settings({"HDCORE_LOCAL_PRESET": "fast"}))
     start = threading.Barrier(calls)
     outcomes: list[str] = [""] * calls
 

@@ -24,21 +24,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ..config import BreakerSettings
 from ..errors import AuthError, Cancelled, PermanentError, RateLimited
 
 Clock = Callable[[], float]
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-
-
-@dataclass(frozen=True)
-class BreakerSettings:
-    fail_max: int = 5  # counted failures in a row that open a closed breaker
-    cooldown_s: float = 30.0  # how long it stays open before a trial call
-    permanent_cooldown_s: float = 3600.0  # after 404 / 410
 
 
 class BreakerListener:

@@ -69,3 +69,23 @@ class JobGate:
             self._waiting.popleft()
             self._running += 1
             self._changed.notify_all()
+
+
+class Gates:
+    """One gate per provider that declares a ``max_concurrency``: the most calls to it at once from one engine
+    (a batch, the app's sessions). Entered before the tier's deadline clock starts, so waiting for a free
+    place never eats a tier's deadline. Providers without a limit get no gate."""
+
+    def __init__(self) -> None:
+        self._gates: dict[str, JobGate] = {}
+        self._lock = threading.Lock()
+
+    def gate(self, name: str, limit: int | None) -> JobGate | None:
+        if limit is None:
+            return None
+        with self._lock:  # an engine's config is frozen: a provider's limit never changes
+            return self._gates.setdefault(name, JobGate(limit))
+
+    def has_room(self, name: str, limit: int | None) -> bool:
+        gate = self.gate(name, limit)
+        return gate is None or (gate.running < gate.limit and gate.waiting == 0)

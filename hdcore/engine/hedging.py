@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from typing import Sequence
+
+from ..config import HedgeSettings
 
 
 class LatencyWindows:
@@ -30,21 +32,10 @@ class LatencyWindows:
             self._windows.setdefault((provider, model), deque(maxlen=self.size)).append(latency_s)
 
     def latency_p95(self, provider: str, model: str | None) -> float | None:
-        """The 95th percentile (nearest rank) of the window, or None before the first success."""
+        """The 95th percentile of the window, or None before the first success."""
         with self._lock:
             window = sorted(self._windows.get((provider, model), ()))
-        if not window:
-            return None
-        return window[max(0, math.ceil(0.95 * len(window)) - 1)]
-
-
-@dataclass(frozen=True)
-class HedgeSettings:
-    enabled: bool = True
-    default_delay_s: float = 3.0  # before any history: a tier answering within 3 s is not worth a second call
-    min_delay_s: float = 0.5  # below this a hedge would mostly duplicate calls that were about to finish
-    max_delay_s: float = 10.0
-    budget: float = 0.1  # hedges per request, on average (the bucket starts full: 20 requests' worth)
+        return percentile(window, 95)
 
 
 def hedge_delay(p95: float | None, settings: HedgeSettings) -> float:
@@ -68,9 +59,27 @@ class HedgeBudget:
         with self._lock:
             self._tokens = min(self.burst, self._tokens + self.ratio)
 
+    def refund(self) -> None:
+        """Give back a hedge spent on a tier that could not start after all."""
+        with self._lock:
+            self._tokens = min(self.burst, self._tokens + 1.0)
+
     def spend(self) -> bool:
         with self._lock:
             if self._tokens < 1.0 - 1e-9:  # ten earns of 0.1 sum to 0.999...; they are one hedge
                 return False
             self._tokens -= 1.0
             return True
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
+    """Linear interpolation between the closest ranks (numpy's default): p50 of 1..10 is 5.5, p95 is 9.55.
+
+    The one percentile of hdcore: hedge delays and the Health page's p50 / p95 use it alike.
+    """
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * pct / 100
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Generic, TypeVar
 
+from ..config import RetrySettings
 from ..errors import TransientError
 
 T = TypeVar("T")
@@ -28,6 +29,10 @@ class RetryPolicy:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
     random: Callable[[], float] = field(default=random.random, compare=False)
 
+    @classmethod
+    def from_settings(cls, settings: RetrySettings) -> "RetryPolicy":
+        return cls(retries=settings.retries, base_s=settings.backoff_s)
+
     def backoff(self, retry: int) -> float:
         """Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2**retry)), so callers spread out."""
         return self.random() * min(self.max_s, self.base_s * 2**retry)
@@ -40,6 +45,20 @@ def retryable(error: BaseException) -> bool:
     return isinstance(error, TransientError)
 
 
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """How a call ended after its retries: its value or its error, and how often it was sent again."""
+
+    value: T | None = None
+    error: BaseException | None = None
+    retries: int = 0
+
+    def unwrap(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
 def call_with_retries(
     call: Callable[[], T],
     policy: RetryPolicy,
@@ -47,25 +66,24 @@ def call_with_retries(
     deadline: float | None = None,
     sleep: Callable[[float], object] = time.sleep,
     stopped: Callable[[], bool] = lambda: False,
-    on_retry: Callable[[int, BaseException], None] = lambda retry, error: None,
-) -> T:
+) -> Outcome[T]:
     """``call()``, again after each retryable error while retries are left and the backoff ends before ``deadline``.
 
+    Never raises what ``call`` raises: the error comes back in the ``Outcome`` with the retry count.
     ``deadline`` is on ``policy.clock``; ``stopped()`` true (the caller gave up) ends the retrying at once.
     """
     wait = policy.sleep or sleep
     retry = 0
     while True:
         try:
-            return call()
-        except BaseException as error:
+            return Outcome(value=call(), retries=retry)
+        except BaseException as error:  # handed back, not raised: the caller decides what it means
             if not retryable(error) or retry >= policy.retries or stopped():
-                raise
+                return Outcome(error=error, retries=retry)
             delay = policy.backoff(retry)
             if deadline is not None and policy.clock() + delay >= deadline:
-                raise  # the retry could not finish in time anyway; let the next tier have the rest
+                return Outcome(error=error, retries=retry)  # no time to retry: the next tier gets the rest
             retry += 1
-            on_retry(retry, error)
             wait(delay)
             if stopped():
-                raise
+                return Outcome(error=error, retries=retry)

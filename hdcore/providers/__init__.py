@@ -1,6 +1,7 @@
-"""Upscaling providers, one module each, and the registry: which exist and the order of the "auto" chain.
+"""Upscaling providers, one module each, named by the id users type; and the registry of them.
 
-Adding a provider means one module here and one line in ``default_registry``.
+Adding a provider means one module here (a ``ProviderInfo`` and a ``Provider`` subclass exported as
+``PROVIDER``) and its id in ``PROVIDER_IDS``, where the order is the default Auto chain.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from typing import Callable, Iterable
 
 from ..config import Config
 from ..errors import ConfigError
-from .base import ModelInfo, Provider, UpscaleRequest
+from .base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
+
+# The registry: every provider hdcore ships, in the Auto chain's default order (the seed's, the embedded local
+# tier last); a provider whose info says ``in_auto_chain=False`` runs only when named.
+PROVIDER_IDS = ("hf", "replicate", "space", "local", "lanczos")
 
 
 @dataclass(frozen=True)
 class ProviderSpec:
     name: str
     factory: Callable[[Config], Provider]
-    in_auto_chain: bool = True  # False: only used when named (e.g. the Lanczos baseline)
+    in_auto_chain: bool = True
+    info: ProviderInfo | None = None  # None for providers made in code (tests); the shipped ones declare theirs
 
 
 class Registry:
@@ -37,6 +43,9 @@ class Registry:
     def auto_chain(self) -> list[str]:
         return [spec.name for spec in self._specs.values() if spec.in_auto_chain]
 
+    def infos(self) -> list[ProviderInfo]:
+        return [spec.info for spec in self._specs.values() if spec.info is not None]
+
     def spec(self, name: str) -> ProviderSpec:
         try:
             return self._specs[name]
@@ -50,26 +59,24 @@ class Registry:
         return name in self._specs
 
 
-def _lazy(module: str, cls: str) -> Callable[[Config], Provider]:
-    """A factory that imports its module only when the provider is first built (keeps import time low)."""
-
-    def factory(config: Config) -> Provider:
-        return getattr(importlib.import_module(module, __package__), cls)(config)
-
-    return factory
+def provider_class(provider_id: str) -> type[Provider]:
+    """The provider class that ``hdcore.providers.<id>`` exports as ``PROVIDER``."""
+    cls = importlib.import_module(f"{__name__}.{provider_id}").PROVIDER
+    if cls.info.id != provider_id:
+        raise ValueError(f"hdcore.providers.{provider_id} declares the id {cls.info.id!r}")
+    return cls
 
 
 def default_registry() -> Registry:
-    """The providers hdcore ships, in the seed's order, with the embedded local tier last."""
-    return Registry(
-        [
-            ProviderSpec("hf", _lazy(".hf", "HuggingFaceProvider")),
-            ProviderSpec("replicate", _lazy(".replicate", "ReplicateProvider")),
-            ProviderSpec("space", _lazy(".space", "SpaceProvider")),
-            ProviderSpec("local", _lazy(".local", "LocalProvider")),
-            ProviderSpec("lanczos", _lazy(".lanczos", "LanczosProvider"), in_auto_chain=False),
-        ]
-    )
+    """The providers hdcore ships (``PROVIDER_IDS``)."""
+    specs = []
+    for provider_id in PROVIDER_IDS:
+        cls = provider_class(provider_id)
+        specs.append(ProviderSpec(provider_id, cls, cls.info.in_auto_chain, cls.info))
+    return Registry(specs)
 
 
-__all__ = ["ModelInfo", "Provider", "ProviderSpec", "Registry", "UpscaleRequest", "default_registry"]
+__all__ = [
+    "ModelInfo", "OptionInfo", "PROVIDER_IDS", "Provider", "ProviderInfo", "ProviderSpec", "Registry",
+    "UpscaleRequest", "default_registry", "provider_class",
+]  # fmt: skip

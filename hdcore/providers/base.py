@@ -1,33 +1,96 @@
-"""The one small interface every upscaling provider implements."""
+"""What every upscaling provider is: capabilities declared as data, and one small interface.
+
+A provider module declares a ``ProviderInfo`` (labels, timeout, concurrency, retry safety, cost note, the
+settings it reads and which of them identify it, the options its models read) and a ``Provider`` subclass whose
+``upscale`` does the work. Callers (the engine, the CLI, the app, batch limits) read those fields; none of them
+asks which provider it is.
+"""
 
 from __future__ import annotations
 
 import abc
 import hashlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ..attempts import ProviderOutput
-from ..config import Config
-from ..errors import Cancelled, ProviderTimeout
+from ..attempts import Cost, ProviderOutput
+from ..config import Config, Secret, Setting
+from ..errors import Cancelled, InvalidInput, ProviderTimeout
 
 # progress(done, total): a provider calls it as its work advances (tiles for the local tier).
 ProgressFn = Callable[[int, int], None]
 # waiting(place): the job waits for a free slot; place 1 runs next.
 WaitingFn = Callable[[int], None]
 
+OptionKind = Literal["toggle", "text", "choice"]
+
+# A model a provider may serve besides its listed ones: "pick the model for this image" (the local tier does).
+AUTO_MODEL = "auto"
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """A request option a model reads (``enhance(..., face_enhance=True)``), described for the app's widget."""
+
+    name: str
+    label: str
+    kind: OptionKind
+    help: str = ""
+    choices: tuple[str, ...] = ()  # for "choice"
+    choice_labels: Mapping[str, str] = field(default_factory=dict)
+    default: Any = None
+    shown: bool = True  # False: read from the library and the CLI (``--tile``), not offered by the app
+
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model a provider serves, and the scales it can deliver (natively or by a final exact resize)."""
+    """A model a provider serves, the scales it can deliver (natively or by a final exact resize), and the
+    options it reads."""
 
     name: str
     scales: tuple[int, ...]
     description: str = ""
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """What a provider is, as data. ``id`` is the registry id users type (and its module's name)."""
+
+    id: str
+    label: str  # e.g. "Hugging Face Inference"
+    short_label: str  # e.g. "Hugging Face"
+    requires: str = ""  # what configures it, for people (e.g. "HUGGINGFACE_TOKEN"); "" when nothing is needed
+    default_timeout_s: float | None = None  # None: no deadline (the tier always finishes, only slower)
+    # Calls at once per engine (a batch, the app's sessions); None for a tier that works in this process and
+    # queues its own jobs (the local tier's gate) or needs no limit (the Lanczos baseline).
+    max_concurrency: int | None = None
+    # May the engine call upscale again after a TransientError? False where a call may have started paid work
+    # that a repeat would pay for twice (a Replicate prediction, a Space job).
+    retry_safe: bool = False
+    # May a failed or abandoned call still have been billed? The budget then keeps its estimate as spent.
+    bills_failed_calls: bool = False
+    in_auto_chain: bool = True  # False: only run when named (e.g. the Lanczos baseline)
+    cost_note: str = ""  # how it is billed, for people
+    settings: tuple[Setting, ...] = ()  # what it reads from the configuration
+    identity: tuple[Setting, ...] = ()  # the settings whose change makes it a new tier (a new token, endpoint)
+    options: tuple[OptionInfo, ...] = ()  # every option any of its models reads
+
+    @property
+    def timeout_variable(self) -> str:
+        return f"HDCORE_{self.id.upper()}_TIMEOUT"
+
+    @property
+    def concurrency_variable(self) -> str:
+        return f"HDCORE_{self.id.upper()}_CONCURRENCY"
+
+    def option(self, name: str) -> OptionInfo | None:
+        return next((option for option in self.options if option.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -62,7 +125,7 @@ class UpscaleRequest:
         if self.cancel_event.is_set():
             raise Cancelled("cancelled", provider=provider, model=self.model)
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise ProviderTimeout("deadline passed", provider=provider, model=self.model)
+            raise ProviderTimeout("deadline passed", provider=provider, model=self.model, at_deadline=True)
 
     def report(self, done: int, total: int) -> None:
         if self.progress is not None:
@@ -76,15 +139,20 @@ class UpscaleRequest:
 class Provider(abc.ABC):
     """An upscaling service. Constructors do no I/O; clients and models are made on first use."""
 
-    name: str = ""  # registry id, e.g. "local"
-    label: str = ""  # shown to people, e.g. "Local (ncnn)"
-    requires: str = ""  # what configures it, e.g. "HUGGINGFACE_TOKEN"; "" when nothing is needed
-    # May the engine call upscale again after a TransientError? False where a call may have started paid
-    # work that a repeat would pay for twice (a Replicate prediction, a Space job).
-    retry_safe: bool = False
+    info: ClassVar[ProviderInfo]
 
     def __init__(self, config: Config):
         self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.info.id
+
+    @property
+    def label(self) -> str:
+        return self.info.label
+
+    # --- what it serves ------------------------------------------------------------------------------
 
     @abc.abstractmethod
     def models(self) -> Sequence[ModelInfo]:
@@ -94,32 +162,43 @@ class Provider(abc.ABC):
     def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
         """The model used when the caller names none."""
 
-    @abc.abstractmethod
-    def upscale(self, request: UpscaleRequest) -> ProviderOutput:
-        """Return the colour image at ``request.output_size`` (or a size the engine will reject)."""
+    def model_for(self, model: str | None, scale: int, options: Mapping[str, Any]) -> str:
+        """The model this tier runs for a request: the caller's when this tier serves it, else its default.
+
+        The one answer to "which model would this tier run" (the breaker key, the latency window, the price
+        estimate, the attempt record and the app's option widgets all use it).
+        """
+        return model if model is not None and self.serves(model) else self.default_model(scale, options)
 
     def is_configured(self) -> bool:
         return True
+
+    def not_configured_reason(self) -> str:
+        return f"not configured (set {self.info.requires})" if self.info.requires else "not configured"
 
     def skip_reason(self, request_size: tuple[int, int], scale: int) -> str:
         """Why a request of this (width, height) is not sent at all, or "" when it is (e.g. an input size limit)."""
         return ""
 
-    def config_fingerprint(self) -> str:
-        """A short hash of what configures the tier (tokens, endpoints), never the values themselves.
+    def options_for(self, model: str | None) -> tuple[OptionInfo, ...]:
+        """The options a request to ``model`` reads (None: the options that choose the default model)."""
+        if model is None:
+            return ()
+        names = next((info.options for info in self.models() if info.name == model), ())
+        return tuple(option for option in self.info.options if option.name in names)
 
-        A breaker disabled by a rejected token (401 / 403) comes back when this changes.
-        """
-        config = self.config
-        parts = [
-            secret.reveal() if secret else ""
-            for secret in (config.huggingface_token, config.replicate_api_token)
-        ]
-        parts += [config.hf_base_url, config.replicate_base_url, config.space or ""]
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    def option_default(self, name: str) -> Any:
+        """The value an option takes when the request does not give it."""
+        option = self.info.option(name)
+        return None if option is None else option.default
 
-    def cancel(self, request: UpscaleRequest) -> None:
-        """Stop paid or long work for ``request`` (its cancel_event is already set). Default: nothing to stop."""
+    def estimate_cost(self, model: str, request_size: tuple[int, int], scale: int) -> Cost:
+        """What one call would cost, before it is made (the budget guard asks). Default: free."""
+        return Cost(0.0, "estimated")
+
+    def price_rows(self) -> list[dict[str, Any]]:
+        """The prices in force, for people: Item, Unit, USD, Note. Default: free, with the cost note."""
+        return [{"Item": "every run", "Unit": "per run", "USD": 0.0, "Note": self.info.cost_note}]
 
     def scales(self, model: str | None = None) -> tuple[int, ...]:
         infos = self.models()
@@ -131,4 +210,42 @@ class Provider(abc.ABC):
         return any(info.name == model for info in self.models())
 
     def timeout(self) -> float | None:
-        return self.config.timeout_for(self.name)
+        return self.config.timeout_for(self.name, self.info.default_timeout_s)
+
+    def max_concurrency(self) -> int | None:
+        return self.config.concurrency_for(self.name, self.info.max_concurrency)
+
+    def parallel_jobs(self) -> int:
+        """Images worth having in flight at once for this tier (a batch's pool size): its concurrency limit, or
+        every core for a tier that works in this process."""
+        return self.max_concurrency() or os.cpu_count() or 1
+
+    def config_fingerprint(self) -> str:
+        """A short hash of what configures the tier (its identity settings), never the values themselves.
+
+        A breaker disabled by a rejected token (401 / 403) comes back when this changes.
+        """
+        parts = []
+        for setting in self.info.identity:
+            value = self.config.get(setting)
+            parts.append(value.reveal() if isinstance(value, Secret) else "" if value is None else str(value))
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+    # --- the work ------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def upscale(self, request: UpscaleRequest) -> ProviderOutput:
+        """Return the colour image at ``request.output_size`` (or a size the engine will reject)."""
+
+    def cancel(self, request: UpscaleRequest) -> None:
+        """Stop paid or long work for ``request`` (its cancel_event is already set). Default: nothing to stop."""
+
+
+def option_value(options: Mapping[str, Any], name: str, kind: type, provider: str) -> Any:
+    """A request option of the expected type, or None when it is not given; else a one-line InvalidInput."""
+    value = options.get(name)
+    if value is None or value == "":
+        return None
+    if kind is bool and not isinstance(value, bool) or not isinstance(value, kind):
+        raise InvalidInput(f"{provider}: option {name} must be {kind.__name__}, not {type(value).__name__}")
+    return value

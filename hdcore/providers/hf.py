@@ -1,6 +1,6 @@
 """Hugging Face Inference: the seed's primary tier (SD x4 upscaler for 4x, Real-ESRGAN for 2x).
 
-One POST per upscale to ``{config.hf_base_url}/models/{model}`` (the router; the seed's api-inference host now
+One POST per upscale to ``{HDCORE_HF_BASE_URL}/models/{model}`` (the router; the seed's api-inference host now
 answers 410) carrying a PNG of the request image, either as raw bytes or, when the caller gives a ``prompt``
 option (SD x4 is text-guided), as HF's JSON form ``{"inputs": "<base64>", "parameters": {"prompt": ...}}``.
 
@@ -30,7 +30,7 @@ from requests.auth import AuthBase
 
 from .. import images
 from ..attempts import Cost, ProviderOutput
-from ..config import Secret
+from ..config import Secret, Setting, secret, text, url
 from ..errors import (
     AuthError,
     BadOutput,
@@ -41,7 +41,7 @@ from ..errors import (
     RateLimited,
     TransientError,
 )
-from .base import ModelInfo, UpscaleRequest
+from .base import ModelInfo, OptionInfo, ProviderInfo, UpscaleRequest
 from ..text import shortened
 from .remote import (  # retry_after_seconds is also imported from here, as this module's public helper
     RemoteProvider,
@@ -60,6 +60,31 @@ MAX_ERROR_BODY_BYTES = 64 * 1024  # enough for HF's JSON error; a proxy's huge H
 CHUNK_BYTES = 64 * 1024
 NO_DEADLINE_SOCKET_TIMEOUT_S = 60.0  # bounds each socket wait when the tier is configured without a deadline
 
+# The seed's api-inference host is retired (410); the router serves the same models.
+DEFAULT_BASE_URL = "https://router.huggingface.co/hf-inference"
+SD_X4 = "stabilityai/stable-diffusion-x4-upscaler"
+DEFAULT_MODELS: dict[int, str | None] = {2: "nightmareai/real-esrgan", 3: None, 4: SD_X4}
+
+TOKEN = Setting("HUGGINGFACE_TOKEN", secret, None, "turns on Hugging Face Inference (and the seed's Space)")
+BASE_URL = Setting("HDCORE_HF_BASE_URL", url, DEFAULT_BASE_URL, "the Inference API's base URL")
+MODEL_FOR_SCALE = {scale: Setting(f"HDCORE_HF_MODEL_X{scale}", text, DEFAULT_MODELS[scale], f"the model for {scale}x")
+                   for scale in (2, 3, 4)}
+PROMPT = OptionInfo("prompt", "Prompt", "text", "Guides the text-guided SD x4 upscaler, e.g. a sharp, detailed photo")
+
+INFO = ProviderInfo(
+    id="hf",
+    label="Hugging Face Inference",
+    short_label="Hugging Face",
+    requires="HUGGINGFACE_TOKEN",
+    default_timeout_s=10.0,  # the seed's deadline
+    max_concurrency=2,  # the free tier rate-limits hard; two calls at once keep a batch from tripping it
+    retry_safe=True,  # one HTTP call, billed only when it answers: a failed call can be sent again
+    cost_note="free with a Hugging Face Pro account (rate-limited otherwise)",
+    settings=(TOKEN, BASE_URL, *MODEL_FOR_SCALE.values()),
+    identity=(TOKEN, BASE_URL),
+    options=(PROMPT,),
+)
+
 MODEL_DESCRIPTIONS = {
     "stabilityai/stable-diffusion-x4-upscaler": "Stable Diffusion x4 upscaler: diffusion, text-guided (prompt)",
     "nightmareai/real-esrgan": "Real-ESRGAN: GAN super-resolution for real-world photos",
@@ -70,10 +95,7 @@ _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 class HuggingFaceProvider(RemoteProvider):
-    name = "hf"
-    label = "Hugging Face Inference"
-    requires = "HUGGINGFACE_TOKEN"
-    retry_safe = True  # one HTTP call, billed only when it answers: a failed call can be sent again
+    info = INFO
     late_phrase = "before the answer was complete"
 
     def __init__(self, config):
@@ -83,24 +105,31 @@ class HuggingFaceProvider(RemoteProvider):
         self._in_flight: dict[int, requests.Response] = {}  # id(request.cancel_event) -> streaming answer
 
     def __repr__(self) -> str:
-        return f"HuggingFaceProvider(base_url={self.config.hf_base_url!r}, configured={self.is_configured()})"
+        return f"HuggingFaceProvider(base_url={self.base_url!r}, configured={self.is_configured()})"
 
     # --- what this provider offers -------------------------------------------------------------------
 
+    @property
+    def base_url(self) -> str:
+        return self.config.get(BASE_URL)
+
+    def model_per_scale(self) -> dict[int, str]:
+        return {scale: model for scale, setting in MODEL_FOR_SCALE.items() if (model := self.config.get(setting))}
+
     def is_configured(self) -> bool:
-        return bool(self.config.huggingface_token)
+        return bool(self.config.get(TOKEN))
 
     def models(self) -> Sequence[ModelInfo]:
         scales_by_model: dict[str, list[int]] = {}
-        for scale, model in sorted(self.config.hf_models.items()):
+        for scale, model in sorted(self.model_per_scale().items()):
             scales_by_model.setdefault(model, []).append(int(scale))
         return tuple(
-            ModelInfo(model, tuple(scales), MODEL_DESCRIPTIONS.get(model, ""))
+            ModelInfo(model, tuple(scales), MODEL_DESCRIPTIONS.get(model, ""), ("prompt",) if model == SD_X4 else ())
             for model, scales in scales_by_model.items()
         )
 
     def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
-        model = self.config.hf_models.get(scale)
+        model = self.model_per_scale().get(scale)
         if model is None:
             raise InvalidInput(f"no Hugging Face model is configured for {scale}x (set HDCORE_HF_MODEL_X{scale})")
         return model
@@ -124,10 +153,10 @@ class HuggingFaceProvider(RemoteProvider):
             _cut(response)
 
     def _secret(self) -> Secret | None:
-        return self.config.huggingface_token
+        return self.config.get(TOKEN)
 
     def _token(self, model: str) -> str:
-        secret = self.config.huggingface_token
+        secret = self.config.get(TOKEN)
         if not secret:
             raise self._error(AuthError, "not configured (set HUGGINGFACE_TOKEN)", model)
         token = secret.reveal()
@@ -139,7 +168,7 @@ class HuggingFaceProvider(RemoteProvider):
 
     def _exchange(self, request: UpscaleRequest, model: str, auth: _BearerAuth, content_type: str,
                   body: bytes) -> bytes:
-        url = f"{self.config.hf_base_url.rstrip('/')}/models/{model}"
+        url = f"{self.base_url}/models/{model}"
         log.debug("POST %s (%s, %d bytes)", url, content_type, len(body))
         response = self._session_for_calls().post(
             url,
@@ -352,3 +381,6 @@ def _wrapped(error: BaseException) -> BaseException | None:
             return arg
     return error.__cause__
 
+
+
+PROVIDER = HuggingFaceProvider

@@ -39,7 +39,7 @@ from replicate.prediction import Prediction
 
 from .. import images
 from ..attempts import Cost, ProviderOutput
-from ..config import Config
+from ..config import MAX_PIXELS, Config, Setting, secret, url, whole
 from ..errors import (
     AuthError,
     BadOutput,
@@ -52,9 +52,9 @@ from ..errors import (
     RateLimited,
     TransientError,
 )
-from ..prices import PriceTable, model_name
+from ..prices import RUN, SECOND, PriceTable, model_name
 from ..resize import lanczos_resize
-from .base import ModelInfo, Provider, UpscaleRequest
+from .base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
 from ..text import shortened
 from .remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds
 
@@ -79,6 +79,32 @@ VERSION_CACHE_S = 3600.0  # a model's latest version is looked up at most hourly
 MIN_OUTPUT_BYTES_CAP = 64 * 1024 * 1024
 OUTPUT_BYTES_PER_PIXEL = 4  # a PNG of an RGB photo stays well under this
 DELIVERY_DOMAIN = "replicate.delivery"
+DEFAULT_BASE_URL = "https://api.replicate.com/v1"
+DEFAULT_MAX_INPUT_PIXELS = 2560 * 1440  # the seed: "max input 1440p recommended"
+
+TOKEN = Setting("REPLICATE_API_TOKEN", secret, None, "turns on Replicate; billed per prediction")
+BASE_URL = Setting("REPLICATE_BASE_URL", url, None, "the API's base URL (the SDK's own variable)")
+BASE_URL_ALIAS = Setting("HDCORE_REPLICATE_BASE_URL", url, None, "the same, under hdcore's prefix")
+MAX_INPUT_PIXELS = Setting("HDCORE_REPLICATE_MAX_INPUT_PIXELS", whole(1, MAX_PIXELS), DEFAULT_MAX_INPUT_PIXELS,
+                           "larger inputs skip Replicate")
+FACE_ENHANCE = OptionInfo("face_enhance", "Face enhance (Replicate Real-ESRGAN, GFPGAN)", "toggle",
+                          "Restores faces with GFPGAN after the upscale", default=False)
+PROMPT = OptionInfo("prompt", "Prompt", "text", "Guides the Magic Image Refiner, e.g. a sharp, detailed photo")
+
+INFO = ProviderInfo(
+    id="replicate",
+    label="Replicate",
+    short_label="Replicate",
+    requires="REPLICATE_API_TOKEN",
+    default_timeout_s=30.0,  # the seed's deadline
+    max_concurrency=4,  # predictions at once from one process; Replicate queues more on its side anyway
+    retry_safe=False,  # a create may have started a billed prediction: never repeat it
+    bills_failed_calls=True,  # a failed or cancelled prediction is billed for the time it ran
+    cost_note="per prediction: the price table's estimate, measured from predict_time when Replicate reports it",
+    settings=(TOKEN, BASE_URL, BASE_URL_ALIAS, MAX_INPUT_PIXELS),
+    identity=(TOKEN, BASE_URL, BASE_URL_ALIAS),
+    options=(FACE_ENHANCE, PROMPT),
+)
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -93,6 +119,7 @@ class ReplicateModel:
     pinned_version: str | None
     build_input: Callable[[str, UpscaleRequest], dict[str, Any]]
     asked_scale: Callable[[int], int | None]  # None: the model answers with a size of its own (no plan)
+    options: tuple[str, ...] = ()
 
 
 def _real_esrgan_input(image: str, request: UpscaleRequest) -> dict[str, Any]:
@@ -138,6 +165,7 @@ MODELS: dict[str, ReplicateModel] = {
         REAL_ESRGAN_VERSION,
         _real_esrgan_input,
         _real_esrgan_scale,
+        ("face_enhance",),
     ),
     SWINIR: ReplicateModel(
         SWINIR, "SwinIR real-world super-resolution (4x native)", None, _swinir_input, lambda scale: 4
@@ -148,6 +176,7 @@ MODELS: dict[str, ReplicateModel] = {
         None,
         _refiner_input,
         lambda scale: None,
+        ("prompt",),
     ),
 }
 
@@ -219,10 +248,7 @@ def _origin(parts: Any) -> tuple[str, str, int | None]:
 class ReplicateProvider(Provider):
     """Upscales through Replicate's HTTP API with the official SDK, one cancellable prediction per request."""
 
-    name = "replicate"
-    label = "Replicate"
-    requires = "REPLICATE_API_TOKEN"
-    retry_safe = False  # a create may have started a billed prediction: never repeat it
+    info = INFO
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -236,12 +262,37 @@ class ReplicateProvider(Provider):
         self._last_response = threading.local()  # the Retry-After of this thread's latest API answer
 
     def __repr__(self) -> str:
-        return f"ReplicateProvider(base_url={self.config.replicate_base_url!r})"
+        return f"ReplicateProvider(base_url={self.base_url!r})"
 
     # ----------------------------------------------------------------------------------- Provider interface
 
+    @property
+    def base_url(self) -> str:
+        return self.config.get(BASE_URL) or self.config.get(BASE_URL_ALIAS) or DEFAULT_BASE_URL
+
     def models(self) -> Sequence[ModelInfo]:
-        return tuple(ModelInfo(spec.name, (2, 3, 4), spec.description) for spec in MODELS.values())
+        return tuple(ModelInfo(spec.name, (2, 3, 4), spec.description, spec.options) for spec in MODELS.values())
+
+    def options_for(self, model: str | None) -> tuple[OptionInfo, ...]:
+        return super().options_for(None if model is None else model_name(model))
+
+    def estimate_cost(self, model: str, request_size: tuple[int, int], scale: int) -> Cost:
+        return self.prices.estimate(model)
+
+    def price_rows(self) -> list[dict[str, Any]]:
+        """The price table in force, per run (estimates) and per second of hardware (measured costs)."""
+        table, rows = self.prices, []
+        for key, usd in table.prices.items():
+            if key.startswith(RUN):
+                model = key[len(RUN):]
+                hardware = table.hardware.get(model, "")
+                rows.append({"Item": model, "Unit": "per run (estimate)", "USD": usd,
+                             "Note": f"runs on {hardware}" if hardware else ""})  # fmt: skip
+            elif key.startswith(SECOND):
+                hardware = key[len(SECOND):]
+                users = sorted(m for m, h in table.hardware.items() if h == hardware)
+                rows.append({"Item": hardware, "Unit": "per second (measured)", "USD": usd, "Note": ", ".join(users)})
+        return rows
 
     def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
         return DEFAULT_MODEL
@@ -255,12 +306,12 @@ class ReplicateProvider(Provider):
         return super().scales(None if model is None else model_name(model))
 
     def is_configured(self) -> bool:
-        return bool(self.config.replicate_api_token)
+        return bool(self.config.get(TOKEN))
 
     def skip_reason(self, request_size: tuple[int, int], scale: int) -> str:
         """Why a request of this size is not sent at all ("" when it is): Replicate's models are for <= 1440p."""
         width, height = request_size
-        limit = self.config.replicate_max_input_pixels
+        limit = self.config.get(MAX_INPUT_PIXELS)
         if width * height > limit:
             return f"input {width}x{height} exceeds Replicate's input limit of {limit:,} px (about 1440p); not sent"
         return ""
@@ -298,12 +349,12 @@ class ReplicateProvider(Provider):
             return self._sdk_client
 
     def _new_sdk_client(self) -> replicate.Client:
-        token = self.config.replicate_api_token
+        token = self.config.get(TOKEN)
         if not token:
             raise AuthError("no Replicate token configured (set REPLICATE_API_TOKEN)", provider=self.name)
         client = replicate.Client(
             api_token=token.reveal(),
-            base_url=sdk_base_url(self.config.replicate_base_url),
+            base_url=sdk_base_url(self.base_url),
             timeout=self._api_timeout(),
             event_hooks={"response": [self._remember_response]},
             transport=_BoundedTimeouts(self._api_timeout()),
@@ -484,7 +535,7 @@ class ReplicateProvider(Provider):
         limit = max(MIN_OUTPUT_BYTES_CAP, OUTPUT_BYTES_PER_PIXEL * pixels)
         if url.startswith("data:"):
             return self._from_data_uri(url, model, limit)
-        if not allowed_output_url(url, self.config.replicate_base_url):
+        if not allowed_output_url(url, self.base_url):
             host = urlsplit(url).hostname or url[:40]
             raise BadOutput(f"refusing to fetch output from {host}", provider=self.name, model=model)
         with self._translated(model, "downloading the output"):
@@ -567,7 +618,7 @@ class ReplicateProvider(Provider):
 
     def _scrubbed(self, text: str | None) -> str | None:
         # None passes through: ReplicateError's detail and title are scrubbed in place and may be absent
-        return redacted(text, self.config.replicate_api_token, mask="***") if text else text
+        return redacted(text, self.config.get(TOKEN), mask="***") if text else text
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -620,3 +671,6 @@ def _output_url(prediction: Prediction, provider: str, model: str) -> str:
     if not isinstance(output, str) or not output.strip():
         raise BadOutput("prediction succeeded without an output file", provider=provider, model=model)
     return output.strip()
+
+
+PROVIDER = ReplicateProvider

@@ -1,8 +1,8 @@
 """The Hugging Face Space tier: the seed's last resort, a Gradio app called through ``gradio_client``.
 
-``config.space`` names the app: a Space id (the seed's ``akhaliq/Real-ESRGAN``, used when only a Hugging Face
+``HDCORE_SPACE`` names the app: a Space id (the seed's ``akhaliq/Real-ESRGAN``, used when only a Hugging Face
 token is set) or a full URL. Each upscale uploads a PNG of the request image and calls
-``config.space_api_name`` with it followed by ``config.space_args`` (the seed Space takes a mode, "base").
+``HDCORE_SPACE_API_NAME`` with it followed by ``HDCORE_SPACE_ARGS`` (the seed Space takes a mode, "base").
 
 How gradio_client 2.7.2 behaves, and what this module does about it:
 
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .. import images
 from ..attempts import Cost, ProviderOutput
-from ..config import DEFAULT_SPACE, Secret
+from ..config import Secret, Setting, json_list, text
 from ..errors import (
     AuthError,
     BadOutput,
@@ -52,7 +52,8 @@ from ..errors import (
     RateLimited,
     TransientError,
 )
-from .base import ModelInfo, UpscaleRequest
+from .base import ModelInfo, ProviderInfo, UpscaleRequest
+from .hf import TOKEN
 from ..text import shortened
 from .remote import (
     RemoteProvider,
@@ -71,6 +72,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCALES = (2, 3, 4)
+DEFAULT_SPACE = "akhaliq/Real-ESRGAN"  # the seed's last-resort Space, used when a Hugging Face token is set
+
+SPACE = Setting("HDCORE_SPACE", text, None, "a Space id or URL (see space/README.md to host our own)")
+API_NAME = Setting("HDCORE_SPACE_API_NAME", text, "/predict", "the Space's endpoint")
+ARGS = Setting("HDCORE_SPACE_ARGS", json_list, ("base",), "the arguments after the image (the seed Space's mode)")
+
+INFO = ProviderInfo(
+    id="space",
+    label="Hugging Face Space",
+    short_label="HF Space",
+    requires="HDCORE_SPACE or HUGGINGFACE_TOKEN",
+    default_timeout_s=60.0,  # the seed's deadline
+    max_concurrency=1,  # a free Space runs one job at a time; more would only queue on its side
+    cost_note="free (a public Space; a private or paid one bills its owner)",
+    settings=(TOKEN, SPACE, API_NAME, ARGS),
+    identity=(TOKEN, SPACE),
+)
 CHUNK_BYTES = 64 * 1024
 BYTES_PER_PIXEL_CAP = 8  # a 16-bit RGBA PNG stored uncompressed; no real answer is larger per pixel
 SOCKET_TIMEOUT_S = 30.0  # each read of the output file, when the tier runs without a deadline
@@ -79,9 +97,7 @@ REMOTE_PREFIXES = ("http://", "https://", "data:")
 
 
 class SpaceProvider(RemoteProvider):
-    name = "space"
-    label = "Hugging Face Space"
-    requires = "HDCORE_SPACE or HUGGINGFACE_TOKEN"
+    info = INFO
     late_phrase = "before the Space answered"
 
     def __init__(self, config):
@@ -98,10 +114,10 @@ class SpaceProvider(RemoteProvider):
     # --- what this provider offers -------------------------------------------------------------------
 
     def is_configured(self) -> bool:
-        return bool(self.config.space) or bool(self.config.huggingface_token)
+        return bool(self.config.get(SPACE)) or bool(self.config.get(TOKEN))
 
     def source(self) -> str:
-        return self.config.space or DEFAULT_SPACE
+        return self.config.get(SPACE) or DEFAULT_SPACE
 
     def source_label(self) -> str:
         """The source as people see it: a URL without credentials, query or fragment."""
@@ -137,7 +153,7 @@ class SpaceProvider(RemoteProvider):
             threading.Thread(target=_cancel_quietly, args=(job,), name="hdcore-space-cancel", daemon=True).start()
 
     def _secret(self) -> Secret | None:
-        return self.config.huggingface_token
+        return self.config.get(TOKEN)
 
     # --- the client: built lazily, inside the deadline, cached ---------------------------------------
 
@@ -178,7 +194,7 @@ class SpaceProvider(RemoteProvider):
 
     def _token_for(self, source: str) -> str | bool:
         """The configured token for Hugging Face hosts; False elsewhere (False also stops the saved-token lookup)."""
-        secret = self.config.huggingface_token
+        secret = self.config.get(TOKEN)
         if not secret or not _is_hugging_face(source):
             return False
         return secret.reveal()
@@ -199,7 +215,7 @@ class SpaceProvider(RemoteProvider):
             path = Path(folder) / "input.png"
             path.write_bytes(png_bytes(request.image))
             self._stop_if_due(request, model)
-            job = client.submit(handle_file(str(path)), *self.config.space_args, api_name=self.config.space_api_name)
+            job = client.submit(handle_file(str(path)), *self.config.get(ARGS), api_name=self.config.get(API_NAME))
             with self._registered(request, job):
                 return self._result(job, request)
 
@@ -498,3 +514,6 @@ def _root_cause(error: BaseException) -> str:
     """The innermost reason, e.g. "connection refused"."""
     inner = innermost(error, lambda outer: outer.__cause__ or outer.__context__)
     return os_reason(inner) or shortened(str(inner) or str(error)) or type(error).__name__
+
+
+PROVIDER = SpaceProvider

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ScriptedProvider, scripted_registry
 from hdcore.engine import breaker as breaker_module
 from hdcore.engine.breaker import CLOSED, HALF_OPEN, OPEN, BreakerListener, Breakers, BreakerSettings, CircuitBreaker
-from hdcore.config import Config, Secret
+from hdcore.config import Config, HedgeSettings, Secret
 from hdcore.engine import Engine
 from hdcore.errors import (
     AuthError,
@@ -19,7 +19,7 @@ from hdcore.errors import (
     TransientError,
 )
 
-CONFIG = Config(timeouts={"a": 1.0, "b": 1.0}, hedge=False)
+CONFIG = Config(timeouts={"a": 1.0, "b": 1.0}, hedge=HedgeSettings(enabled=False))
 
 
 class FakeClock:
@@ -129,11 +129,11 @@ def test_401_disables_until_the_config_fingerprint_changes():
 
 
 def test_fingerprint_follows_the_token_and_never_holds_it():
-    old = ScriptedProvider(Config(huggingface_token=Secret("hf_old_value")), "a")
-    new = ScriptedProvider(Config(huggingface_token=Secret("hf_new_value")), "a")
+    old = ScriptedProvider(Config(values={"SCRIPTED_TOKEN": Secret("hf_old_value")}), "a")
+    new = ScriptedProvider(Config(values={"SCRIPTED_TOKEN": Secret("hf_new_value")}), "a")
     assert old.config_fingerprint() != new.config_fingerprint()
     assert "hf_old_value" not in old.config_fingerprint()
-    assert old.config_fingerprint() == ScriptedProvider(Config(huggingface_token=Secret("hf_old_value")), "a").config_fingerprint()
+    assert old.config_fingerprint() == ScriptedProvider(Config(values={"SCRIPTED_TOKEN": Secret("hf_old_value")}), "a").config_fingerprint()
 
 
 def test_listeners_hear_state_changes():
@@ -186,7 +186,7 @@ def failing(error):
 def test_engine_skips_an_open_tier_with_its_reason_and_closes_it_after_a_good_trial(photo_png):
     clock = FakeClock()
     breakers = Breakers(clock=clock)
-    config = CONFIG.with_changes(breaker_failures=2, breaker_cooldown_s=30.0)
+    config = CONFIG.with_changes(breaker=BreakerSettings(fail_max=2, cooldown_s=30.0))
     a = ScriptedProvider(config, "a", failing(TransientError("HTTP 503")))
     b = ScriptedProvider(config, "b")
     engine = Engine(config, scripted_registry(a, b), breakers=breakers)
@@ -218,14 +218,14 @@ def test_breakers_are_shared_by_engines_of_one_process(photo_png):
 
 
 def test_engine_reenables_a_rejected_tier_when_its_token_changes(photo_png):
-    old = CONFIG.with_changes(huggingface_token=Secret("hf_old"))
+    old = CONFIG.with_changes(values={"SCRIPTED_TOKEN": Secret("hf_old")})
     breakers = Breakers()
     a = ScriptedProvider(old, "a", failing(AuthError("rejected the token (HTTP 401)")))
     b = ScriptedProvider(old, "b")
     Engine(old, scripted_registry(a, b), breakers=breakers).enhance(photo_png, scale=2)
     skipped = Engine(old, scripted_registry(a, b), breakers=breakers).enhance(photo_png, scale=2).attempts[0]
     assert skipped.outcome == "skipped" and skipped.reason.endswith("until its configuration changes")
-    new = old.with_changes(huggingface_token=Secret("hf_new"))
+    new = old.with_changes(values={"SCRIPTED_TOKEN": Secret("hf_new")})
     a.config = new
     a.behaviour = b.behaviour
     assert Engine(new, scripted_registry(a, b), breakers=breakers).enhance(photo_png, scale=2).provider == "a"
@@ -238,12 +238,13 @@ def test_skipping_an_open_tier_takes_well_under_a_millisecond(photo_png):
     engine = Engine(CONFIG, scripted_registry(a), breakers=breakers)
     breakers.get("a", "m-default").failed(PermanentError("gone"))
     from hdcore import images
+    from hdcore.engine.run import Run
 
-    source = images.load_image(photo_png)
+    run = Run(images.load_image(photo_png), 2, None, {})
     runs = 1000
     started = time.perf_counter()
     for _ in range(runs):
-        attempt, color = engine._attempt(1, "a", source, 2, None, {}, None, None)
+        admission = engine.attempter.admit(run, 1, a)
     mean = (time.perf_counter() - started) / runs
-    assert attempt.outcome == "skipped" and color is None and not a.requests
+    assert engine.attempter.skipped(admission).outcome == "skipped" and not a.requests
     assert mean < 0.001, f"{mean * 1e6:.0f} us per skip"

@@ -84,7 +84,7 @@ def test_a_second_local_job_waits_and_the_caller_sees_its_place():
     from hdcore import Config, Engine
     from tests.conftest import photo
 
-    engine = Engine(Config(local_jobs=1))
+    engine = Engine(Config().with_settings({"HDCORE_LOCAL_JOBS": "1"}))
     first_started = threading.Event()
     events = []
 

@@ -1,6 +1,9 @@
 """Hedged requests: a slow tier gets the next one started beside it; the first valid image wins."""
 
+import dataclasses
 import time
+
+import pytest
 
 from hdcore.attempts import Cost
 from hdcore.config import Config
@@ -9,7 +12,7 @@ from hdcore.engine.hedging import HedgeBudget, HedgeSettings, LatencyWindows, he
 from tests.conftest import ScriptedProvider, good, scripted_registry
 
 # No history yet: hedge after 0.1 s (the default delay is a setting; only the p95-based delay is bounded).
-CONFIG = Config(timeouts={"a": 5.0, "b": 5.0}, hedge=True, hedge_delay_s=0.1, hedge_budget=0.1)
+CONFIG = Config(timeouts={"a": 5.0, "b": 5.0}, hedge=HedgeSettings(enabled=True, default_delay_s=0.1, budget=0.1))
 
 
 def slow(seconds: float):
@@ -72,7 +75,7 @@ def test_a_fast_primary_is_not_hedged(photo_png):
 def test_an_exhausted_budget_means_no_hedge(photo_png):
     a = ScriptedProvider(CONFIG, "a", slow(0.3))
     b = ScriptedProvider(CONFIG, "b", slow(3.0))
-    engine = Engine(CONFIG.with_changes(hedge_budget=0.01), scripted_registry(a, b))
+    engine = Engine(CONFIG.with_changes(hedge=dataclasses.replace(CONFIG.hedge, budget=0.01)), scripted_registry(a, b))
     first = engine.enhance(photo_png, scale=2)
     assert len(first.attempts) == 2  # the bucket's one starting hedge
     second = engine.enhance(photo_png, scale=2)
@@ -120,13 +123,13 @@ def test_the_hedge_delay_follows_the_observed_p95_within_its_bounds(photo_png):
     assert hedge_delay(60.0, settings) == 10.0
 
 
-def test_latency_window_p95_is_the_nearest_rank():
+def test_latency_window_p95_interpolates_between_ranks_as_the_health_figures_do():
     window = LatencyWindows(size=100)
     for i in range(1, 101):
         window.record("a", "m", i / 100)
-    assert window.latency_p95("a", "m") == 0.95
+    assert window.latency_p95("a", "m") == pytest.approx(0.9505)
     window.record("a", "m", 5.0)  # the oldest (0.01) drops out
-    assert window.latency_p95("a", "m") == 0.96
+    assert window.latency_p95("a", "m") == pytest.approx(0.9605)
 
 
 def test_budget_is_a_token_bucket_of_hedges_per_request():

@@ -2,13 +2,13 @@
 
 import pytest
 
-from hdcore.config import Config
+from hdcore.config import Config, HedgeSettings
 from hdcore.engine import Engine
 from hdcore.errors import AuthError, BadOutput, PermanentError, ProviderTimeout, TransientError
 from hdcore.engine.retry import RetryPolicy, call_with_retries
 from tests.conftest import ScriptedProvider, good, scripted_registry
 
-CONFIG = Config(timeouts={"a": 5.0, "b": 5.0}, hedge=False)
+CONFIG = Config(timeouts={"a": 5.0, "b": 5.0}, hedge=HedgeSettings(enabled=False))
 
 
 class FakeTime:
@@ -46,7 +46,8 @@ def policy(fake: FakeTime, **changes) -> RetryPolicy:
 def test_transient_errors_are_retried_with_exponential_backoff():
     fake = FakeTime()
     call, calls = flaky(2)
-    assert call_with_retries(call, policy(fake), deadline=100.0) == "image"
+    outcome = call_with_retries(call, policy(fake), deadline=100.0)
+    assert (outcome.value, outcome.error, outcome.retries) == ("image", None, 2)
     assert len(calls) == 3
     assert fake.sleeps == [0.5, 1.0]  # base * 2**n, at the top of its jitter range here
 
@@ -61,16 +62,20 @@ def test_jitter_spreads_the_backoff_below_its_bound():
 def test_retries_stop_at_the_limit():
     fake = FakeTime()
     call, calls = flaky(10)
+    outcome = call_with_retries(call, policy(fake, retries=2), deadline=100.0)
+    assert isinstance(outcome.error, TransientError)
     with pytest.raises(TransientError):
-        call_with_retries(call, policy(fake, retries=2), deadline=100.0)
+        outcome.unwrap()
     assert len(calls) == 3
 
 
 def test_never_past_the_deadline():
     fake = FakeTime()
     call, calls = flaky(10)
+    outcome = call_with_retries(call, policy(fake, retries=10), deadline=3.0)
+    assert isinstance(outcome.error, TransientError)
     with pytest.raises(TransientError):
-        call_with_retries(call, policy(fake, retries=10), deadline=3.0)
+        outcome.unwrap()
     assert sum(fake.sleeps) < 3.0 and fake.now < 3.0
     assert fake.sleeps == [0.5, 1.0]  # the next backoff (2 s) would end past the deadline
 
@@ -81,8 +86,10 @@ def test_never_past_the_deadline():
 def test_other_errors_are_not_retried(error):
     fake = FakeTime()
     call, calls = flaky(1, error)
+    outcome = call_with_retries(call, policy(fake), deadline=100.0)
+    assert isinstance(outcome.error, type(error))
     with pytest.raises(type(error)):
-        call_with_retries(call, policy(fake), deadline=100.0)
+        outcome.unwrap()
     assert len(calls) == 1 and fake.sleeps == []
 
 
@@ -99,8 +106,7 @@ def fails_then_works(failures: int):
 
 
 def test_engine_retries_a_retry_safe_provider_and_records_it(photo_png):
-    a = ScriptedProvider(CONFIG, "a", fails_then_works(2))
-    a.retry_safe = True
+    a = ScriptedProvider(CONFIG, "a", fails_then_works(2), retry_safe=True)
     engine = Engine(CONFIG, scripted_registry(a), retry=RetryPolicy(retries=2, base_s=0.01))
     result = engine.enhance(photo_png, scale=2)
     assert result.provider == "a" and len(a.requests) == 3
@@ -108,8 +114,7 @@ def test_engine_retries_a_retry_safe_provider_and_records_it(photo_png):
 
 
 def test_engine_records_retries_of_a_tier_that_still_failed(photo_png):
-    a = ScriptedProvider(CONFIG, "a", fails_then_works(5))
-    a.retry_safe = True
+    a = ScriptedProvider(CONFIG, "a", fails_then_works(5), retry_safe=True)
     b = ScriptedProvider(CONFIG, "b")
     engine = Engine(CONFIG, scripted_registry(a, b), retry=RetryPolicy(retries=1, base_s=0.01))
     result = engine.enhance(photo_png, scale=2)
@@ -131,17 +136,17 @@ def test_providers_declare_whether_they_may_be_retried():
     from hdcore.providers.hf import HuggingFaceProvider
     from hdcore.providers.replicate import ReplicateProvider
 
-    assert HuggingFaceProvider.retry_safe is True
-    assert ReplicateProvider.retry_safe is False  # a create may have started a billed prediction
-    assert SpaceProvider.retry_safe is False  # the Space job may have started
+    assert HuggingFaceProvider.info.retry_safe is True
+    assert ReplicateProvider.info.retry_safe is False  # a create may have started a billed prediction
+    assert SpaceProvider.info.retry_safe is False  # the Space job may have started
 
 
 def test_retry_settings_come_from_the_environment():
     config = Config.from_env({"HDCORE_RETRIES": "0", "HDCORE_RETRY_BACKOFF": "0.2"})
-    assert config.retries == 0 and config.retry_backoff_s == 0.2
-    assert Engine(config).retry.retries == 0
+    assert config.retry.retries == 0 and config.retry.backoff_s == 0.2
+    assert Engine(config).attempter.retry.retries == 0
 
 
 def test_retries_are_on_from_the_environment_and_off_for_a_hand_built_config():
-    assert Config.from_env({}).retries == 2
-    assert Config().retries == 0  # one call per tier, as before, for callers who build their own Config
+    assert Config.from_env({}).retry.retries == 2
+    assert Config().retry.retries == 0  # one call per tier, as before, for callers who build their own Config

@@ -45,6 +45,7 @@ from typing import Any, Iterator
 import pytest
 
 from hdcore import AllTiersFailed, Config, Engine, Secret
+from hdcore.config import HedgeSettings
 from hdcore.providers.space import SpaceProvider
 from hdcore.providers.hf import HuggingFaceProvider
 from hdcore.providers.lanczos import LanczosProvider
@@ -164,8 +165,8 @@ def test_hf(fault, outcome, reason, every_log_record):
     with hf_server.hf_router() as server:
         base = f"http://127.0.0.1:{closed_port()}" if fault == "refused" else server.url
         server.state.fault = None if fault == "refused" else fault
-        config = Config(huggingface_token=Secret(hf_server.TOKEN), hf_base_url=base,
-                        timeouts={"hf": HF_TIMEOUT, "lanczos": None}, hedge=False)
+        config = Config(timeouts={"hf": HF_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
+                        ).with_settings({"HUGGINGFACE_TOKEN": hf_server.TOKEN, "HDCORE_HF_BASE_URL": base})
         data = png_bytes(photo(HF_INPUT))
         attempt = run_cell("hf", config, data, 2, HF_TIMEOUT, hf_server.TOKEN, every_log_record)
         assert attempt.outcome == outcome
@@ -199,8 +200,8 @@ def test_replicate(fault, outcome, reason, every_log_record):
     with replicate_server.ReplicateServer() as server:
         base = f"http://127.0.0.1:{closed_port()}/v1" if fault == "refused" else server.api_url
         server.state.fault = None if fault == "refused" else fault
-        config = Config(replicate_api_token=Secret(replicate_server.TOKEN), replicate_base_url=base,
-                        timeouts={"replicate": REPLICATE_TIMEOUT, "lanczos": None}, hedge=False)
+        config = Config(timeouts={"replicate": REPLICATE_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
+                        ).with_settings({"REPLICATE_API_TOKEN": replicate_server.TOKEN, "REPLICATE_BASE_URL": base})
         data = png_bytes(photo(REPLICATE_INPUT))
         attempt = run_cell("replicate", config, data, 2, REPLICATE_TIMEOUT, replicate_server.TOKEN, every_log_record)
         assert attempt.outcome == outcome
@@ -258,8 +259,8 @@ def test_space(fault, outcome, reason, every_log_record, request):
     else:
         url, log = request.getfixturevalue("fault_space")
     cancelled_before = log.count("cancelled") if log else 0
-    config = Config(space=url, space_args=(fault,), huggingface_token=Secret(SPACE_TOKEN),
-                    timeouts={"space": SPACE_TIMEOUT, "lanczos": None}, hedge=False)
+    config = Config(timeouts={"space": SPACE_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)).with_settings(
+        {"HDCORE_SPACE": url, "HDCORE_SPACE_ARGS": json.dumps([fault]), "HUGGINGFACE_TOKEN": SPACE_TOKEN})
     data = png_bytes(photo(SPACE_INPUT))
     attempt = run_cell("space", config, data, 4, SPACE_TIMEOUT, SPACE_TOKEN, every_log_record)
     assert attempt.outcome == outcome

@@ -62,9 +62,10 @@ def token_never_logged(caplog):
     assert TOKEN not in caplog.text
 
 
-def hf_config(server, token: str = TOKEN, **changes) -> Config:
-    settings = {"huggingface_token": Secret(token), "hf_base_url": server.url, "timeouts": {"hf": TIMEOUT}}
-    return Config(**{**settings, **changes})
+def hf_config(server, token: str = TOKEN, models: dict[int, str] | None = None, timeout: float = TIMEOUT) -> Config:
+    settings = {"HUGGINGFACE_TOKEN": token, "HDCORE_HF_BASE_URL": server.url}
+    settings.update({f"HDCORE_HF_MODEL_X{scale}": model for scale, model in (models or {}).items()})
+    return Config(timeouts={"hf": timeout}).with_settings(settings)
 
 
 def hf_then_lanczos(config: Config) -> Engine:
@@ -192,7 +193,7 @@ def test_a_scale_without_a_configured_model_is_not_supported(router):
 
 def test_a_configured_3x_model_makes_3x_supported(router):
     router.state.model_scales["acme/x3"] = 3
-    config = hf_config(router, hf_models={2: REAL_ESRGAN, 3: "acme/x3", 4: SD_X4})
+    config = hf_config(router, models={2: REAL_ESRGAN, 3: "acme/x3", 4: SD_X4})
     result = hf_then_lanczos(config).enhance(input_png(), scale=3)
 
     assert (result.provider, result.model, result.image.size) == ("hf", "acme/x3", (48, 36))
@@ -200,7 +201,7 @@ def test_a_configured_3x_model_makes_3x_supported(router):
 
 def test_models_lists_each_configured_model_with_its_scales(router):
     default = HuggingFaceProvider(hf_config(router))
-    shared = HuggingFaceProvider(hf_config(router, hf_models={2: "acme/any", 4: "acme/any"}))
+    shared = HuggingFaceProvider(hf_config(router, models={2: "acme/any", 4: "acme/any"}))
 
     assert [(m.name, m.scales) for m in default.models()] == [(REAL_ESRGAN, (2,)), (SD_X4, (4,))]
     assert default.scales() == (2, 4)
@@ -290,7 +291,7 @@ def test_a_token_a_header_cannot_carry_is_refused_before_sending_without_showing
 
 def test_an_unknown_model_is_a_permanent_error(router):
     with pytest.raises(PermanentError, match=r"^model not served here \(HTTP 404\)$"):
-        HuggingFaceProvider(hf_config(router, hf_models={4: "nobody/missing"})).upscale(request_for(4))
+        HuggingFaceProvider(hf_config(router, models={4: "nobody/missing"})).upscale(request_for(4))
 
 
 def test_an_answer_over_the_size_cap_is_refused_before_it_is_read(router, monkeypatch):
@@ -352,7 +353,7 @@ def run_in_thread(provider: HuggingFaceProvider, request: UpscaleRequest) -> tup
 
 def test_cancel_stops_a_download_blocked_in_a_read_at_once(router):
     router.state.fault = "stall"  # half the image, then silence: only cutting the socket ends the read
-    provider = HuggingFaceProvider(hf_config(router, timeouts={"hf": 10.0}))
+    provider = HuggingFaceProvider(hf_config(router, timeout=10.0))
     request = request_for(4)
     thread, box = run_in_thread(provider, request)
     time.sleep(0.3)
@@ -369,7 +370,7 @@ def test_cancel_stops_a_download_blocked_in_a_read_at_once(router):
 def test_the_deadline_cuts_a_read_that_is_blocked_when_it_passes(router):
     # a byte every 0.5 s: no single socket read times out, so only the watchdog can end the call on time
     router.state.fault, router.state.drip_seconds = "slow", 10_000.0
-    provider = HuggingFaceProvider(hf_config(router, timeouts={"hf": 0.7}))
+    provider = HuggingFaceProvider(hf_config(router, timeout=0.7))
     started = time.monotonic()
     with pytest.raises(ProviderTimeout, match=r"^timed out after 0\.7 s"):
         provider.upscale(request_for(4))

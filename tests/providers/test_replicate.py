@@ -58,13 +58,9 @@ def every_log_line(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture
     return caplog
 
 
-def config_for(server: ReplicateServer, tier: float = FAST_TIER, **changes: Any) -> Config:
-    return Config(
-        replicate_api_token=Secret(TOKEN),
-        replicate_base_url=server.api_url,
-        timeouts={"replicate": tier, "lanczos": None},
-        **changes,
-    )
+def config_for(server: ReplicateServer, tier: float = FAST_TIER, prices: dict | None = None, **settings: str) -> Config:
+    config = Config(timeouts={"replicate": tier, "lanczos": None}, prices=prices or {})
+    return config.with_settings({"REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": server.api_url, **settings})
 
 
 def engine_for(server: ReplicateServer, tier: float = FAST_TIER, **changes: Any) -> Engine:
@@ -331,7 +327,7 @@ def _wait_until(condition, timeout: float = 3.0) -> None:
 
 
 def test_oversize_input_is_refused_without_any_request(server):
-    result = engine_for(server, SYNC_TIER, replicate_max_input_pixels=100).enhance(image(), scale=2)
+    result = engine_for(server, SYNC_TIER, HDCORE_REPLICATE_MAX_INPUT_PIXELS="100").enhance(image(), scale=2)
 
     attempt = replicate_attempt(result)
     assert (result.provider, attempt.outcome) == ("lanczos", "skipped")
@@ -340,7 +336,7 @@ def test_oversize_input_is_refused_without_any_request(server):
 
 
 def test_skip_reason_names_the_limit_before_anything_runs():
-    provider = ReplicateProvider(Config(replicate_api_token=Secret(TOKEN)))
+    provider = ReplicateProvider(Config().with_settings({"REPLICATE_API_TOKEN": TOKEN}))
 
     assert provider.skip_reason((2560, 1440), 4) == ""
     assert "4000x3000 exceeds Replicate's input limit of 3,686,400 px" in provider.skip_reason((4000, 3000), 2)
@@ -417,7 +413,7 @@ def test_unconfigured_without_a_token():
 
 
 def test_versioned_model_names_are_served():
-    provider = ReplicateProvider(Config(replicate_api_token=Secret(TOKEN)))
+    provider = ReplicateProvider(Config().with_settings({"REPLICATE_API_TOKEN": TOKEN}))
 
     assert provider.serves(f"{SWINIR}:{SWINIR_VERSION}") and provider.serves(SWINIR)
     assert provider.scales(f"{SWINIR}:{SWINIR_VERSION}") == (2, 3, 4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import logging
 import socket
 import sys
@@ -105,8 +106,12 @@ def _free_port() -> int:
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def space_config(url: str, *args: str, timeout: float | None = 20.0, **changes: Any) -> Config:
-    return Config(space=url, space_args=args or ("base",), timeouts={"space": timeout}, **changes)
+def space_config(url: str, *args: str, timeout: float | None = 20.0, token: str | None = None,
+                 api_name: str | None = None) -> Config:
+    settings = {"HDCORE_SPACE": url, "HDCORE_SPACE_ARGS": json.dumps(list(args or ("base",)))}
+    settings.update({"HUGGINGFACE_TOKEN": token} if token is not None else {})
+    settings.update({"HDCORE_SPACE_API_NAME": api_name} if api_name is not None else {})
+    return Config(timeouts={"space": timeout}).with_settings(settings)
 
 
 def engine(config: Config) -> Engine:
@@ -174,7 +179,7 @@ def test_our_space_has_the_seed_signature_for_any_gradio_client(space_url, tmp_p
 
 
 def test_a_missing_endpoint_is_a_permanent_error(space_url):
-    provider = SpaceProvider(space_config(space_url).with_changes(space_api_name="/nope"))
+    provider = SpaceProvider(space_config(space_url, api_name="/nope"))
     with pytest.raises(PermanentError, match="no such endpoint"):
         provider.upscale(request_for(small_png()))
 
@@ -229,7 +234,7 @@ def test_a_faulty_answer_fails_the_tier_and_the_next_tier_runs(faults, fault, re
 
 def test_a_tuple_of_images_uses_the_last_one(faults):
     url, _ = faults
-    config = space_config(url, "x4").with_changes(space_api_name="/pair")
+    config = space_config(url, "x4", api_name="/pair")
     result = engine(config).enhance(small_png(), scale=4, provider="space")
 
     assert result.image.size == (96, 64)
@@ -297,8 +302,8 @@ def test_without_a_space_or_a_token_the_tier_is_skipped():
 
     skipped = result.attempts[0]
     assert (skipped.outcome, skipped.reason) == ("skipped", "not configured (set HDCORE_SPACE or HUGGINGFACE_TOKEN)")
-    assert SpaceProvider(Config(huggingface_token=Secret(TOKEN))).is_configured()  # the seed's Space then
-    assert SpaceProvider(Config(huggingface_token=Secret(TOKEN))).source() == "akhaliq/Real-ESRGAN"
+    assert SpaceProvider(Config().with_settings({"HUGGINGFACE_TOKEN": TOKEN})).is_configured()  # the seed's Space then
+    assert SpaceProvider(Config().with_settings({"HUGGINGFACE_TOKEN": TOKEN})).source() == "akhaliq/Real-ESRGAN"
 
 
 # --- the token -----------------------------------------------------------------------------------------
@@ -308,9 +313,9 @@ def test_the_token_never_shows_and_is_not_sent_to_other_hosts(faults, caplog):
     url, log = faults
     caplog.set_level(logging.DEBUG)
     headers_before = len(log.token_headers)
-    config = space_config(url, "error", huggingface_token=Secret(TOKEN))
+    config = space_config(url, "error", token=TOKEN)
     failed = engine(config).enhance(small_png(), scale=4, provider=["space", "lanczos"])
-    closed = config.with_changes(space=f"http://127.0.0.1:{_free_port()}")
+    closed = config.with_settings({"HDCORE_SPACE": f"http://127.0.0.1:{_free_port()}"})
     unreachable = engine(closed).enhance(small_png(), scale=4, provider=["space", "lanczos"])
     provider = SpaceProvider(config)
 
@@ -339,7 +344,7 @@ def test_the_token_goes_only_to_hugging_face_and_a_failed_build_is_retried(monke
             raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(hf_space, "_quiet_client_class", lambda: Unreachable)
-    provider = SpaceProvider(Config(space=source, huggingface_token=Secret(TOKEN)))
+    provider = SpaceProvider(Config().with_settings({"HDCORE_SPACE": source, "HUGGINGFACE_TOKEN": TOKEN}))
     for _ in range(2):
         with pytest.raises(TransientError, match="connection refused"):
             provider.upscale(request_for(small_png()))
@@ -416,7 +421,7 @@ def test_foreign_errors_map_onto_hdcores_errors_chained(monkeypatch, label, make
             raise error
 
     monkeypatch.setattr(hf_space, "_quiet_client_class", lambda: Failing)
-    provider = SpaceProvider(Config(space="http://127.0.0.1:9", timeouts={"space": 5.0}))
+    provider = SpaceProvider(Config(timeouts={"space": 5.0}).with_settings({"HDCORE_SPACE": "http://127.0.0.1:9"}))
     with pytest.raises(kind) as raised:
         provider.upscale(request_for(small_png()))
     assert text in str(raised.value)

@@ -19,7 +19,7 @@ from PIL import Image
 from hdcore import webapp
 from hdcore.webapp import compare_slider
 from hdcore.attempts import Attempt, Cost
-from hdcore.config import Config
+from hdcore.config import Config, known_settings
 from hdcore.engine import Engine, ProgressEvent
 from hdcore.errors import Cancelled, ConfigError, InvalidInput, ProviderTimeout
 from hdcore.history import HistoryStore
@@ -74,8 +74,8 @@ def test_secrets_override_the_environment_and_only_scalars_count():
     assert merged["HDCORE_HF_TIMEOUT"] == "5" and merged["HDCORE_LOCAL_JOBS"] == "2" and merged["flag"] == "true"
     assert "HDCORE_ORDER" not in merged and merged["PATH"] == "/bin"
     config = webapp.load_config(merged)
-    assert config.huggingface_token.reveal() == HF_SENTINEL and HF_SENTINEL not in repr(config)
-    assert config.timeout_for("hf") == 5.0 and config.local_jobs == 2
+    assert config.values["HUGGINGFACE_TOKEN"].reveal() == HF_SENTINEL and HF_SENTINEL not in repr(config)
+    assert config.timeout_for("hf") == 5.0 and config.values["HDCORE_LOCAL_JOBS"] == 2
     assert webapp.settings_from({"A": "1"}, None) == {"A": "1"}
 
 
@@ -93,12 +93,12 @@ def test_the_secrets_example_documents_every_setting_with_valid_values():
     example = (REPO / ".streamlit" / "secrets.toml.example").read_text()
     uncommented = "\n".join(re.sub(r"^# ([A-Z][A-Z0-9_]+ = )", r"\1", line) for line in example.splitlines())
     values = tomllib.loads(uncommented)
-    read_by_hdcore = set(re.findall(r'text\("([A-Z0-9_]+)"\)', (REPO / "hdcore" / "config.py").read_text()))
-    read_by_hdcore |= {f"HDCORE_{tier.upper()}_TIMEOUT" for tier in ("hf", "replicate", "space", "local")}
-    read_by_hdcore -= {"HDCORE_REPLICATE_BASE_URL", "HDCORE_HF_MODEL_X3"}  # an alias, and a model with no default
+    read_by_hdcore = {setting.variable for setting in known_settings()}
+    # an alias, a model with no default, the baseline's deadline (it has none), and a URL that is a secret of its own
+    read_by_hdcore -= {"HDCORE_REPLICATE_BASE_URL", "HDCORE_HF_MODEL_X3", "HDCORE_LANCZOS_TIMEOUT", "HDCORE_DATABASE_URL"}
     assert read_by_hdcore <= set(values), read_by_hdcore - set(values)
     config = webapp.load_config(webapp.settings_from({}, values))  # every documented value is a valid one
-    assert config.huggingface_token and config.local_jobs == 1 and config.data_dir == "data"
+    assert config.values["HUGGINGFACE_TOKEN"] and config.values["HDCORE_LOCAL_JOBS"] == 1 and config.data_dir == "data"
     assert "secrets.toml" in (REPO / ".gitignore").read_text()
 
 
@@ -187,32 +187,41 @@ def test_scales_follow_the_chosen_provider_and_model():
 # ----------------------------------------------------------------------------------------------- options
 
 
-def test_options_shown_where_they_apply():
+def shown_names(engine, provider, model, scale) -> list[str]:
+    return [option.info.name for option in webapp.applicable_options(engine, provider, model, scale)]
+
+
+def test_options_shown_where_they_apply_as_the_providers_declare_them():
     plain = engine_with()
-    assert webapp.applicable_options(plain, "auto", None, 4) == {webapp.PRESET}
-    assert webapp.applicable_options(plain, "local", "", 4) == {webapp.PRESET}
-    assert webapp.applicable_options(plain, "local", "waifu2x-anime", 2) == set()
-    assert webapp.applicable_options(plain, "lanczos", None, 2) == set()
+    assert shown_names(plain, "auto", None, 4) == ["preset"]
+    assert shown_names(plain, "local", "", 4) == ["preset"]
+    assert shown_names(plain, "local", "waifu2x-anime", 2) == []  # denoise and tile are for the library and CLI
+    assert shown_names(plain, "lanczos", None, 2) == []
 
     tokens = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL, REPLICATE_API_TOKEN=REPLICATE_SENTINEL)
-    assert webapp.applicable_options(tokens, "auto", None, 4) == {webapp.PRESET, webapp.FACE_ENHANCE, webapp.PROMPT}
-    assert webapp.applicable_options(tokens, "auto", None, 2) == {webapp.PRESET, webapp.FACE_ENHANCE}
-    assert webapp.applicable_options(tokens, "hf", None, 4) == {webapp.PROMPT}  # SD x4 at 4x
-    assert webapp.applicable_options(tokens, "hf", None, 2) == set()  # Real-ESRGAN at 2x takes no prompt
-    assert webapp.applicable_options(tokens, "replicate", None, 4) == {webapp.FACE_ENHANCE}
+    assert shown_names(tokens, "auto", None, 4) == ["prompt", "face_enhance", "preset"]  # in chain order, once
+    assert shown_names(tokens, "auto", None, 2) == ["face_enhance", "preset"]
+    assert shown_names(tokens, "hf", None, 4) == ["prompt"]  # SD x4 at 4x
+    assert shown_names(tokens, "hf", None, 2) == []  # Real-ESRGAN at 2x takes no prompt
+    assert shown_names(tokens, "replicate", None, 4) == ["face_enhance"]
     refiner = "batouresearch/magic-image-refiner"
-    assert webapp.applicable_options(tokens, "replicate", refiner, 4) == {webapp.PROMPT}
+    assert shown_names(tokens, "replicate", refiner, 4) == ["prompt"]
     # a forced tier shows its options even before its token is set
-    assert webapp.applicable_options(plain, "replicate", None, 2) == {webapp.FACE_ENHANCE}
+    assert shown_names(plain, "replicate", None, 2) == ["face_enhance"]
+    preset = webapp.applicable_options(plain, "local", None, 4)[0]
+    assert preset.info.kind == "choice" and preset.default == "fast" and "fast" in preset.info.choices
+    best = engine_with(HDCORE_LOCAL_PRESET="best")
+    assert webapp.applicable_options(best, "local", None, 4)[0].default == "best"  # the configured preset
 
 
 def test_only_applicable_options_reach_the_engine():
-    shown = {webapp.PRESET, webapp.FACE_ENHANCE}
-    options = webapp.enhance_options(shown, face_enhance=True, prompt="sharp", preset="best")
+    shown = webapp.applicable_options(engine_with(REPLICATE_API_TOKEN=REPLICATE_SENTINEL), "auto", None, 2)
+    options = webapp.enhance_options(shown, {"face_enhance": True, "prompt": "sharp", "preset": "best"})
     assert options == {"face_enhance": True, "preset": "best"}
-    assert webapp.enhance_options(shown, face_enhance=False, preset=None) == {}
-    assert webapp.enhance_options({webapp.PROMPT}, prompt="  a cat  ") == {"prompt": "a cat"}
-    assert webapp.enhance_options({webapp.PROMPT}, prompt="   ") == {}
+    assert webapp.enhance_options(shown, {"face_enhance": False, "preset": None}) == {}
+    prompt = webapp.applicable_options(engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL), "hf", None, 4)
+    assert webapp.enhance_options(prompt, {"prompt": "  a cat  "}) == {"prompt": "a cat"}
+    assert webapp.enhance_options(prompt, {"prompt": "   "}) == {}
 
 
 def test_quality_applies_to_lossy_formats_only():
@@ -337,7 +346,7 @@ def test_inspect_upload_decodes_as_the_engine_does():
 def test_human_figures():
     assert webapp.human_bytes(999) == "999 B" and webapp.human_bytes(24_400) == "24 KB"
     assert webapp.human_bytes(3_200_000) == "3.2 MB"
-    assert webapp.money(0) == "$0" and webapp.money(0.0019) == "$0.0019" and webapp.money(12.5) == "$12.50"
+    assert webapp.usd(0) == "$0" and webapp.usd(0.0019) == "$0.0019" and webapp.usd(12.5) == "$12.50"
     assert webapp.seconds(None) == "none" and webapp.seconds(10.0) == "10 s"
     assert webapp.download_name("my photo.jpeg", 4, "png") == "my_photo_x4.png"
     assert webapp.download_name("noext", 2, "jpeg") == "noext_x2.jpg"
@@ -467,19 +476,25 @@ def test_slider_start_position_is_clamped():
 
 
 def test_price_rows_show_the_table_in_force():
-    rows = webapp.price_rows(Config())
+    rows = webapp.price_rows(engine_with())
     by_item = {(r["Tier"], r["Item"]): r for r in rows}
     assert by_item[("Replicate", "nightmareai/real-esrgan")]["USD"] == 0.0019
     assert by_item[("Replicate", "gpu-t4")]["Unit"] == "per second (measured)"
     assert by_item[("Hugging Face", "every run")]["USD"] == 0.0
-    overridden = webapp.price_rows(Config.from_env({"HDCORE_PRICES": '{"run:nightmareai/real-esrgan": 0.5}'}))
+    overridden = webapp.price_rows(engine_with(HDCORE_PRICES='{"run:nightmareai/real-esrgan": 0.5}'))
     assert {(r["Item"], r["USD"]) for r in overridden} >= {("nightmareai/real-esrgan", 0.5)}
 
 
-def test_local_settings_rows():
-    rows = {r["Setting"]: r["Value"] for r in webapp.local_settings_rows(Config(data_dir="/tmp/d", local_jobs=2))}
-    assert rows["Preset"] == "fast (waifu2x-photo)" and rows["Jobs at once (HDCORE_LOCAL_JOBS)"] == "2"
-    assert rows["History folder (HDCORE_DATA_DIR)"] == "/tmp/d"
+def test_settings_rows_show_what_each_tier_declares_and_never_a_token():
+    engine = engine_with(HDCORE_LOCAL_JOBS="2", HUGGINGFACE_TOKEN=HF_SENTINEL)
+    local = {r["Setting"]: r["Value"] for r in webapp.settings_rows(engine, "local")}
+    assert local["HDCORE_LOCAL_PRESET"] == "fast" and local["HDCORE_LOCAL_JOBS"] == "2"
+    assert local["HDCORE_LOCAL_TIMEOUT"] == "none" and "HDCORE_LOCAL_CONCURRENCY" not in local
+    hf = {r["Setting"]: r["Value"] for r in webapp.settings_rows(engine, "hf")}
+    assert hf["HUGGINGFACE_TOKEN"] == "set" and hf["HDCORE_HF_CONCURRENCY"] == "2" and hf["HDCORE_HF_TIMEOUT"] == "10 s"
+    assert HF_SENTINEL not in repr(webapp.settings_rows(engine, "space"))
+    limits = {r["Setting"]: r["Value"] for r in webapp.limits_rows(Config(data_dir="/tmp/d"))}
+    assert limits["History folder (HDCORE_DATA_DIR)"] == "/tmp/d"
 
 
 def test_probe_reports():
@@ -590,7 +605,7 @@ def test_the_local_tier_offers_the_auto_model_once():
     assert "auto" not in webapp.model_options(engine, "lanczos") and webapp.model_options(engine, "auto") == [""]
     assert webapp.model_label("auto") == "Auto (picked from the image)"
     assert webapp.scale_options(engine, "local", "auto") == [2, 3, 4]
-    assert webapp.PRESET not in webapp.applicable_options(engine, "local", "auto", 2)  # the model is picked
+    assert shown_names(engine, "local", "auto", 2) == []  # the model is picked, not preset
 
 
 def test_the_auto_models_reason_is_apart_from_the_notes():
@@ -758,7 +773,8 @@ def test_a_mistake_shared_by_every_image_is_one_message():
 def test_the_app_engine_gets_a_planner_only_when_the_settings_ask_for_one(tmp_path):
     from hdcore.health import HealthPlanner
 
-    assert webapp.build_engine({}).planner is None
-    adaptive = webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive", "HDCORE_DATA_DIR": str(tmp_path)})
-    assert isinstance(adaptive.planner, HealthPlanner)
-    assert adaptive.planner.settings.order_mode == "adaptive"
+    store = HistoryStore.in_folder(tmp_path)
+    assert webapp.build_engine({}, store).planner is None
+    adaptive = webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive"}, store)
+    assert isinstance(adaptive.planner, HealthPlanner) and adaptive.planner.order.mode == "adaptive"
+    assert webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive"}, None).planner is None  # no history to read

@@ -9,7 +9,7 @@ Model "auto" (``model_selection.AUTO_MODEL``): the model is picked per image (ph
 and the choice and its reason are the output's first warning.
 
 Options (``request.options``): ``preset`` ("fast" | "best"), ``tile`` (input px, 0 = automatic per model;
-default config.local_tile), ``denoise`` (per model, see ``LocalModelSpec.denoise_levels``).
+default HDCORE_LOCAL_TILE), ``denoise`` (per model, see ``LocalModelSpec.denoise_levels``).
 """
 
 from __future__ import annotations
@@ -23,17 +23,45 @@ import numpy as np
 
 from . import ncnn_runtime
 from ...attempts import ProviderOutput
-from ...config import Config
+from ...config import Config, Setting, choice, whole
 from ...errors import BadOutput, InvalidInput, PermanentError, TransientError
 from ...engine.gates import JobGate
 from .families import MODELS, PRESETS, LocalModelSpec, available_models
 from .auto_model import AUTO_MODEL, choose_local_model
 from ...resize import lanczos_resize
 from .tiling import Tiler, TileError
-from ..base import ModelInfo, Provider, UpscaleRequest
+from ..base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
 
 SCALES = (2, 3, 4)
 MAX_PASSES = 4
+LOCAL_PRESETS = tuple(PRESETS)
+LOCAL_DEVICES = ("auto", "cpu", "gpu")
+
+PRESET = Setting("HDCORE_LOCAL_PRESET", choice(*LOCAL_PRESETS), "fast", "the model used when none is chosen")
+TILE = Setting("HDCORE_LOCAL_TILE", whole(0, 4096), 0, "tile size in input pixels; 0 = each model's automatic size")
+THREADS = Setting("HDCORE_LOCAL_THREADS", whole(0, 1024), 0, "CPU threads; 0 = every core")
+DEVICE = Setting("HDCORE_LOCAL_DEVICE", choice(*LOCAL_DEVICES), "auto", "auto, cpu or gpu (Vulkan)")
+JOBS = Setting("HDCORE_LOCAL_JOBS", whole(1, 64), 1, "local upscales at once per process; more wait in line")
+
+PRESET_OPTION = OptionInfo(
+    "preset", "Local preset", "choice",
+    f"Fast: {PRESETS['fast']}, a 1 MP photo to 4x in about 10 s on 2 CPU cores. "
+    f"Best: {PRESETS['best']}, sharper, about 2 minutes per megapixel on a CPU.",
+    choices=LOCAL_PRESETS, choice_labels={name: f"{name.title()} ({model})" for name, model in PRESETS.items()},
+)  # fmt: skip
+DENOISE_OPTION = OptionInfo("denoise", "Denoise", "text", "The model's denoise level (see each model)", shown=False)
+TILE_OPTION = OptionInfo("tile", "Tile", "text", "Tile size in input pixels; 0 = automatic", shown=False)
+
+INFO = ProviderInfo(
+    id="local",
+    label="Local (ncnn)",
+    short_label="Local",
+    default_timeout_s=None,  # it always finishes, only slower; its own job gate queues concurrent runs
+    max_concurrency=None,
+    cost_note="free (this machine's CPU, or its GPU through Vulkan)",
+    settings=(PRESET, TILE, THREADS, DEVICE, JOBS),
+    options=(PRESET_OPTION, DENOISE_OPTION, TILE_OPTION),
+)
 
 
 def plan_passes(target: int, native_scales: Sequence[int]) -> tuple[int, ...]:
@@ -76,8 +104,7 @@ class _Ticker:
 
 
 class LocalProvider(Provider):
-    name = "local"
-    label = "Local (ncnn)"
+    info = INFO
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -88,7 +115,7 @@ class LocalProvider(Provider):
     def models(self) -> Sequence[ModelInfo]:
         if not ncnn_runtime.installed():
             return ()
-        return tuple(ModelInfo(spec.name, SCALES, spec.description) for spec in available_models())
+        return tuple(ModelInfo(spec.name, SCALES, spec.description, _options(spec)) for spec in available_models())
 
     def is_configured(self) -> bool:
         """Usable when ncnn and at least one model wheel are installed; nothing else to configure."""
@@ -101,8 +128,18 @@ class LocalProvider(Provider):
     def scales(self, model: str | None = None) -> tuple[int, ...]:
         return super().scales(None if model == AUTO_MODEL else model)
 
+    def parallel_jobs(self) -> int:
+        return self.config.get(JOBS)  # more would only wait at the process-wide gate, each holding its image
+
+    def option_default(self, name: str) -> Any:
+        return self.config.get(PRESET) if name == PRESET_OPTION.name else super().option_default(name)
+
+    def options_for(self, model: str | None) -> tuple[OptionInfo, ...]:
+        # with no model chosen, the preset picks one; "auto" picks per image among models of every kind
+        return (PRESET_OPTION,) if model is None else super().options_for(model)
+
     def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
-        preset = str(options.get("preset") or self.config.local_preset)
+        preset = str(options.get("preset") or self.config.get(PRESET))
         if preset not in PRESETS:
             raise InvalidInput(f"unknown local preset {preset!r} (valid: {', '.join(PRESETS)})")
         name = PRESETS[preset]
@@ -130,7 +167,7 @@ class LocalProvider(Provider):
         image = _rgb(request.image)
         request.check(self.name)
 
-        with local_gate(self.config.local_jobs).slot(request.report_waiting, lambda: request.check(self.name)):
+        with local_gate(self.config.get(JOBS)).slot(request.report_waiting, lambda: request.check(self.name)):
             nets = self._load(spec, passes, denoise)
             tilers = [tiler_for(loaded, tile) for loaded in nets]
             ticker = _Ticker(_tick_count(spec, image.shape[:2], nets, tilers), request.report)
@@ -153,19 +190,23 @@ class LocalProvider(Provider):
     def _tile_option(self, value: Any) -> int:
         """Tile size in input pixels; 0 = the model's automatic size."""
         if value is None:
-            return self.config.local_tile
+            return self.config.get(TILE)
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
             raise InvalidInput(f"local option tile must be a whole number >= 0 (0 = automatic), not {value!r}")
         return int(value)
 
     def _load(self, spec: LocalModelSpec, passes: tuple[int, ...], denoise: int) -> list[ncnn_runtime.LoadedNet]:
         try:
-            return [ncnn_runtime.load(spec, scale, denoise, self.config.local_device, self.config.local_threads)
+            return [ncnn_runtime.load(spec, scale, denoise, self.config.get(DEVICE), self.config.get(THREADS))
                     for scale in passes]
         except FileNotFoundError as error:
             raise PermanentError(str(error), provider=self.name, model=spec.name) from error
         except RuntimeError as error:
             raise TransientError(str(error), provider=self.name, model=spec.name) from error
+
+
+def _options(spec: LocalModelSpec) -> tuple[str, ...]:
+    return ("denoise", "tile") if len(spec.denoise_levels) > 1 else ("tile",)
 
 
 def _denoise(spec: LocalModelSpec, value: Any) -> int:
@@ -261,3 +302,6 @@ def _notes(nets: list[ncnn_runtime.LoadedNet], passes: tuple[int, ...], scale: i
         resize = "" if math.prod(passes) == scale else f", Lanczos to {scale}x"
         notes.append(f"{scale}x reached by {steps}{resize}")
     return tuple(notes)
+
+
+PROVIDER = LocalProvider

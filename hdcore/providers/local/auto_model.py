@@ -43,10 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..base import AUTO_MODEL  # noqa: F401  (re-exported: the local tier and QA name it from here)
 from .families import MODELS
 from ...metrics import Window, sample_windows
 
-AUTO_MODEL = "auto"
 
 FLAT_LEVELS = 3  # a neighbour this close (0-255 scale) is "the same colour" (allows JPEG and dithering noise)
 EDGE_LEVELS = 32  # above this, a hard edge

@@ -138,7 +138,7 @@ def test_an_image_without_hard_edges_is_a_photo():
 
 
 def test_the_local_tier_runs_the_auto_model_and_says_why():
-    engine = Engine(Config(local_device="cpu"))
+    engine = Engine(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu"}))
     art = (drawn_art(5, size=(160, 120)) * 255).round().astype(np.uint8)
     result = engine.enhance(art, 2, "local", AUTO_MODEL)
     assert result.model == result.attempts[-1].model == "waifu2x-anime"
@@ -147,6 +147,6 @@ def test_the_local_tier_runs_the_auto_model_and_says_why():
 
 
 def test_auto_is_served_but_not_listed_as_a_model():
-    local = LocalProvider(Config(local_device="cpu"))
+    local = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu"}))
     assert local.serves(AUTO_MODEL) and local.scales(AUTO_MODEL) == (2, 3, 4)
     assert AUTO_MODEL not in {info.name for info in local.models()}

@@ -84,7 +84,7 @@ def request(image: np.ndarray, scale: int, model: str | None = None, **options) 
 
 @pytest.fixture(scope="module")
 def provider() -> LocalProvider:
-    return LocalProvider(Config(local_device="cpu"))
+    return LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu"}))
 
 
 def load(name: str, scale: int, denoise: int | None = None) -> ncnn_runtime.LoadedNet:
@@ -136,7 +136,7 @@ def test_models_lists_every_installed_model_at_2_3_and_4(provider):
 def test_default_model_follows_the_preset(provider):
     assert provider.default_model(4, {}) == "waifu2x-photo"  # Config().local_preset == "fast"
     assert provider.default_model(4, {"preset": "best"}) == "realesrgan-x4plus"
-    assert LocalProvider(Config(local_preset="best")).default_model(2, {}) == "realesrgan-x4plus"
+    assert LocalProvider(Config().with_settings({"HDCORE_LOCAL_PRESET": "best"})).default_model(2, {}) == "realesrgan-x4plus"
     with pytest.raises(InvalidInput, match="fast, best"):
         provider.default_model(4, {"preset": "turbo"})
 
@@ -322,7 +322,7 @@ def test_tile_option_and_config_fallback_set_the_tiling(provider):
     provider.upscale(UpscaleRequest(image, 2, "waifu2x-photo", {"tile": "32"}, progress=lambda *c: counts.append(c)))
     assert counts[-1] == (4, 4)
     counts.clear()
-    configured = LocalProvider(Config(local_device="cpu", local_tile=16))
+    configured = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu", "HDCORE_LOCAL_TILE": "16"}))
     configured.upscale(UpscaleRequest(image, 2, "waifu2x-photo", progress=lambda *c: counts.append(c)))
     assert counts[-1] == (16, 16)
     counts.clear()
@@ -378,7 +378,7 @@ def test_asking_for_a_gpu_without_one_is_a_config_error():
     if ncnn_runtime.gpu_count() > 0:
         pytest.skip("this machine has a Vulkan GPU")
     with pytest.raises(ConfigError, match="no Vulkan GPU"):
-        LocalProvider(Config(local_device="gpu")).upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
+        LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "gpu"})).upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
     assert ncnn_runtime.candidate_devices("auto") == ("cpu",)
 
 
@@ -405,7 +405,7 @@ def test_auto_falls_back_to_the_cpu_when_the_gpu_cannot_run_the_net(monkeypatch)
     assert ncnn_runtime.load(MODELS["waifu2x-photo"], 2, -1, "auto").device == "cpu"
     assert created == ["gpu", "cpu"]
     with pytest.raises(TransientError):  # "gpu" means the GPU or nothing
-        LocalProvider(Config(local_device="gpu")).upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
+        LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "gpu"})).upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
 
 
 def test_a_gpu_run_is_recorded_as_such(monkeypatch):
@@ -415,14 +415,14 @@ def test_a_gpu_run_is_recorded_as_such(monkeypatch):
     monkeypatch.setattr(ncnn_runtime, "gpu_count", lambda: 1)
     monkeypatch.setattr(ncnn_runtime, "_create_net",
                         lambda param, weights, device, threads: real_create(param, weights, "cpu", threads))
-    local = LocalProvider(Config(local_device="auto"))
+    local = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "auto"}))
     output = local.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
     assert output.warnings[0] == "device: gpu" and local.last_device == "gpu"
 
 
 def test_without_ncnn_the_tier_is_unconfigured_not_broken(monkeypatch):
     monkeypatch.setattr(ncnn_runtime, "ncnn", None)
-    local = LocalProvider(Config(local_device="cpu"))
+    local = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu"}))
     assert local.models() == () and not local.is_configured()
     with pytest.raises(PermanentError, match="ncnn is not installed"):
         local.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
