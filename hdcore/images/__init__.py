@@ -41,7 +41,7 @@ from .formats import (
 )
 from .outputs import as_float_rgb, decode_output
 from .planes import wide_gray_plane
-from .sources import read_source_bytes
+from .sources import max_source_bytes, read_source_bytes
 
 __all__ = [
     "ALPHA_MODES",
@@ -66,6 +66,7 @@ __all__ = [
     "decode_output",
     "encode_image",
     "load_image",
+    "max_source_bytes",
     "read_source_bytes",
     "to_data_uri",
     "wide_gray_plane",

@@ -42,8 +42,11 @@ class SourceImage:
         return int(self.color.shape[1]), int(self.color.shape[0])
 
 
-def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> SourceImage:
-    """Decode ``source`` into a ``SourceImage``; raise ``InvalidImage`` / ``ImageTooLarge`` when it is unusable."""
+def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS, allow_paths: bool = True) -> SourceImage:
+    """Decode ``source`` into a ``SourceImage``; raise ``InvalidImage`` / ``ImageTooLarge`` when it is unusable.
+
+    ``allow_paths=False`` (the seed contract, HTTP fronts): a string is base64 or a data URI, never a file name.
+    """
     if isinstance(source, np.ndarray):
         return _load_array(source, max_pixels)
     with warnings.catch_warnings():
@@ -51,7 +54,7 @@ def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> So
         warnings.simplefilter("ignore")
         if isinstance(source, Image.Image):
             return _load_pil(source, max_pixels)
-        data = read_source_bytes(source)
+        data = read_source_bytes(source, allow_paths=allow_paths, max_pixels=max_pixels)
         return _load_pil(open_image(data, max_pixels), max_pixels, data)
 
 

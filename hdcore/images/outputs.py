@@ -17,21 +17,26 @@ from .sources import read_source_bytes
 
 
 def decode_output(data: Any, *, max_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS) -> np.ndarray:
-    """A provider's answer (bytes, base64, data URI, path, PIL image or array) as float32 HxWx3 RGB in [0, 1].
+    """A provider's answer (bytes, base64, data URI, PIL image or array) as float32 HxWx3 RGB in [0, 1].
 
-    Every failure, an over-limit size included, is an ``InvalidImage``.
+    Every failure, an over-limit size included, is an ``InvalidImage``. An answer comes from outside, so a string
+    in it is never taken for a path: a server must not make us read our own files.
     """
     try:
         if isinstance(data, np.ndarray):
             return as_float_rgb(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = data if isinstance(data, Image.Image) else open_image(read_source_bytes(data), max_pixels)
+            image = data if isinstance(data, Image.Image) else open_image(_answer_bytes(data, max_pixels), max_pixels)
             check_declared_size(image.size, max_pixels)
             decode_pixels(image, format_name(image.format))
             return as_float_rgb(image)
     except ImageTooLarge as error:
         raise InvalidImage(str(error)) from error
+
+
+def _answer_bytes(data: Any, max_pixels: int) -> bytes:
+    return read_source_bytes(data, allow_paths=False, max_pixels=max_pixels)
 
 
 def as_float_rgb(image: Any) -> np.ndarray:
