@@ -9,9 +9,10 @@ from ..config import DEFAULT_MAX_OUTPUT_PIXELS
 from ..errors import ImageTooLarge, InvalidInput
 from ..resize import lanczos_resize
 from .decode import SourceImage
+from .deep import deep_color_image
 from .formats import LUMA_WEIGHTS
 from .outputs import as_float_rgb
-from .planes import clean_unit
+from .planes import clean_unit, quantize
 
 
 def check_output_size(
@@ -32,12 +33,17 @@ def check_output_size(
 
 
 def compose(color: np.ndarray, source: SourceImage) -> Image.Image:
-    """The final image at ``color``'s size: alpha upscaled with Lanczos, the source's mode and profile restored."""
+    """The final image at ``color``'s size: alpha upscaled with Lanczos, the source's mode and profile restored.
+
+    A 16-bit colour source gives a ``DeepColorImage``, which a PNG is written from at 16 bits per channel.
+    """
     rgb = as_float_rgb(color)
     size = (rgb.shape[1], rgb.shape[0])
     alpha = None if source.alpha is None else clean_unit(lanczos_resize(source.alpha, size))
     if source.grayscale:
         image = _gray_image(luminance(rgb), alpha, source.bit_depth)
+    elif source.bit_depth == 16:
+        image = deep_color_image(rgb, alpha)
     else:
         image = _color_image(rgb, alpha)
     if source.icc_profile:
@@ -47,10 +53,6 @@ def compose(color: np.ndarray, source: SourceImage) -> Image.Image:
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb @ LUMA_WEIGHTS, 0.0, 1.0)
-
-
-def quantize(values: np.ndarray, maximum: int, dtype: type) -> np.ndarray:
-    return np.rint(values * np.float32(maximum)).astype(dtype)
 
 
 def _gray_image(gray: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> Image.Image:

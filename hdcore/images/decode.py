@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms
 
 from ..config import DEFAULT_MAX_INPUT_PIXELS
 from ..errors import ImageTooLarge, InvalidImage
 from ..text import error_text, shortened
 from .formats import INPUT_FORMATS, format_name
 from .metadata import keep_fitting_profile, profile_color_space
-from .planes import array_mode, planes_from_array, planes_from_pil
-from .sniff import describe_unreadable, is_png, png_declares_gray
+from .deep import deep_planes
+from .planes import array_mode, oriented, planes_from_array, planes_from_pil
+from .sniff import describe_unreadable, png_declares_gray
 from .sources import read_source_bytes
 
 BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
@@ -94,13 +95,15 @@ def _load_pil(image: Image.Image, max_pixels: int, data: bytes = b"") -> SourceI
     decode_pixels(image, name)
     mode = image.mode
     icc = image.info.get("icc_profile") or None
-    image = _apply_orientation(image, notes)
-    if image.mode == "CMYK":
+    orientation = _exif_orientation(image, notes)
+    planes = deep_planes(data, image, name, notes)
+    if planes is None and image.mode == "CMYK":
         image, icc = _cmyk_to_srgb(image, icc, notes), None
-    planes = planes_from_pil(image, notes)
+    planes = oriented(planes or planes_from_pil(image, notes), orientation)
     grayscale = planes.grayscale or png_declares_gray(data)
+    if grayscale and planes.alpha is not None and planes.bit_depth == 16:
+        notes.append("16-bit gray with alpha: the output is written at 8 bits per channel (no 16-bit mode for it)")
     icc = keep_fitting_profile(icc, "GRAY" if grayscale else "RGB", notes)
-    notes.extend(_png_precision_notes(data))
     return SourceImage(
         color=planes.color,
         alpha=planes.alpha,
@@ -151,19 +154,14 @@ def decode_pixels(image: Image.Image, name: str) -> None:
         raise InvalidImage(f"truncated or corrupt {name or 'image'} data: {shortened(error_text(error))}") from error
 
 
-def _apply_orientation(image: Image.Image, notes: list[str]) -> Image.Image:
+def _exif_orientation(image: Image.Image, notes: list[str]) -> int:
+    """How the stored pixels are turned (1-8; 1: upright). Pillow falls back on XMP's tiff:Orientation."""
     try:
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:
         notes.append("the EXIF data is unreadable: its orientation is ignored")
-        return image
-    if orientation not in range(2, 9):
-        return image
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:
-        notes.append("the EXIF orientation could not be applied: the image is used as stored")
-        return image
+        return 1
+    return orientation if isinstance(orientation, int) else 1
 
 
 def _cmyk_to_srgb(image: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
@@ -185,12 +183,6 @@ def _cmyk_to_srgb(image: Image.Image, icc: bytes | None, notes: list[str]) -> Im
     elif icc:
         notes.append("the ICC profile does not describe CMYK: colours converted without it")
     return image.convert("RGB")
-
-
-def _png_precision_notes(data: bytes) -> list[str]:
-    if is_png(data) and data[24] == 16 and data[25] in (2, 4, 6):
-        return ["16-bit colour or alpha PNG: Pillow decodes it at 8 bits per channel"]
-    return []
 
 
 def _load_array(array: np.ndarray, max_pixels: int) -> SourceImage:

@@ -12,7 +12,6 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInput
-from .compose import quantize
 from .formats import (
     ALPHA_MODES,
     DEFAULT_QUALITY,
@@ -24,8 +23,12 @@ from .formats import (
     MIME_TYPES,
     WIDE_GRAY_MODES,
 )
+from .deep import DeepColorImage, encode_deep_png
 from .metadata import keep_fitting_profile
-from .planes import wide_gray_plane
+from .planes import quantize, wide_gray_plane
+
+
+_EIGHT_BIT_NOTE = "{} stores 8 bits per channel: the 16-bit image was written as 8-bit"
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,22 @@ def encode_image(image: Image.Image, format: str = "png", quality: int | None = 
     wanted = _normalize_format(format)
     quality = _checked_quality(quality, wanted)
     notes: list[str] = []
+    deep = image.deep if isinstance(image, DeepColorImage) else None
     image = _drop_opaque_alpha(image) if wanted == "jpeg" else image
     written = _writable_format(image, wanted, notes)
-    prepared = _prepare_mode(image, written, notes)
-    icc = keep_fitting_profile(image.info.get("icc_profile"), _color_space_of(prepared), notes)
-    data = _save(prepared, written, quality, icc)
-    return EncodedImage(data=data, format=written, mime=MIME_TYPES[written], warnings=tuple(notes))
+    data = _save_deep(deep, image, notes) if deep is not None and written == "png" else None
+    if data is None:
+        if deep is not None:
+            notes.append(_EIGHT_BIT_NOTE.format(written.upper()))
+        prepared = _prepare_mode(image, written, notes)
+        icc = keep_fitting_profile(image.info.get("icc_profile"), _color_space_of(prepared), notes)
+        data = _save(prepared, written, quality, icc)
+    return EncodedImage(data=data, format=written, mime=MIME_TYPES[written], warnings=tuple(dict.fromkeys(notes)))
+
+
+def _save_deep(pixels: np.ndarray, image: Image.Image, notes: list[str]) -> bytes | None:
+    """A 16-bit PNG; None (and the caller writes 8 bits) when there is no OpenCV to write one."""
+    return encode_deep_png(pixels, {"icc_profile": keep_fitting_profile(image.info.get("icc_profile"), "RGB", notes)})
 
 
 def to_data_uri(encoded: EncodedImage) -> str:
@@ -101,7 +114,7 @@ def _prepare_mode(image: Image.Image, format_name: str, notes: list[str]) -> Ima
     if mode in WIDE_GRAY_MODES and format_name == "png":
         return _with_info(Image.fromarray(_wide_to(image, 65535, np.uint16)), image)
     if mode in WIDE_GRAY_MODES:
-        notes.append(f"{format_name.upper()} stores 8 bits per channel: the 16-bit image was written as 8-bit")
+        notes.append(_EIGHT_BIT_NOTE.format(format_name.upper()))
         image = _with_info(Image.fromarray(_wide_to(image, 255, np.uint8)), image)
     return _convert_for(image, format_name)
 

@@ -11,6 +11,7 @@ from PIL import Image
 from ..config import DEFAULT_MAX_OUTPUT_PIXELS
 from ..errors import ImageTooLarge, InvalidImage
 from .decode import check_declared_size, decode_pixels, open_image
+from .deep import DeepColorImage
 from .formats import GRAY_MODES, WIDE_GRAY_MODES, format_name
 from .planes import clean_unit, gray_to_rgb, planes_from_array, wide_gray_plane
 from .sources import read_source_bytes
@@ -53,6 +54,8 @@ def as_float_rgb(image: Any) -> np.ndarray:
 def _pil_to_float_rgb(image: Image.Image) -> np.ndarray:
     if image.size[0] <= 0 or image.size[1] <= 0:
         raise InvalidImage(f"zero-size image: {image.size[0]}x{image.size[1]} has no pixels")
+    if isinstance(image, DeepColorImage):
+        return image.deep[:, :, :3].astype(np.float32) / np.float32(65535)
     if image.mode in WIDE_GRAY_MODES:
         return gray_to_rgb(wide_gray_plane(image))
     if image.mode in GRAY_MODES:

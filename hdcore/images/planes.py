@@ -6,6 +6,7 @@ Every decoded image, PIL or numpy, becomes a ``Planes``; nothing is rounded to 8
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -35,7 +36,7 @@ def planes_from_pil(image: Image.Image, notes: list[str]) -> Planes:
     values /= np.float32(255)  # in place: a full-size float copy is already the largest allocation here
     if values.ndim == 2:
         values = values[:, :, np.newaxis]
-    return _split_channels(values, has_alpha=target in ("LA", "RGBA"), bit_depth=8)
+    return split_channels(values, has_alpha=target in ("LA", "RGBA"), bit_depth=8)
 
 
 def _eight_bit_target(image: Image.Image) -> str:
@@ -46,7 +47,7 @@ def _eight_bit_target(image: Image.Image) -> str:
     return "RGBA" if transparent else "RGB"
 
 
-def _split_channels(values: np.ndarray, *, has_alpha: bool, bit_depth: int) -> Planes:
+def split_channels(values: np.ndarray, *, has_alpha: bool, bit_depth: int) -> Planes:
     """HxWxC float values (C = 1..4, alpha last when there is one) as planes."""
     alpha = np.ascontiguousarray(values[:, :, -1]) if has_alpha else None
     channels = values[:, :, :-1] if has_alpha else values
@@ -80,7 +81,7 @@ def planes_from_array(array: np.ndarray) -> Planes:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InvalidImage(f"zero-size image: {array.shape[1]}x{array.shape[0]} has no pixels")
     values, bit_depth = _unit_range(array)
-    return _split_channels(values, has_alpha=array.shape[2] in (2, 4), bit_depth=bit_depth)
+    return split_channels(values, has_alpha=array.shape[2] in (2, 4), bit_depth=bit_depth)
 
 
 def array_mode(planes: Planes) -> str:
@@ -116,3 +117,30 @@ def clean_unit(values: np.ndarray) -> np.ndarray:
     """NaN to 0, infinities and overshoot clipped into [0, 1], as a new float32 array (the input is untouched)."""
     cleaned = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0, copy=False)
     return np.clip(cleaned, 0.0, 1.0, out=cleaned)
+
+
+def quantize(values: np.ndarray, maximum: int, dtype: type) -> np.ndarray:
+    return np.rint(values * np.float32(maximum)).astype(dtype)
+
+
+def oriented(planes: Planes, orientation: int) -> Planes:
+    """The planes as a viewer shows them, given the EXIF orientation (1-8) of how they are stored."""
+    if orientation not in ORIENTATIONS:
+        return planes
+    turn = ORIENTATIONS[orientation]
+    alpha = None if planes.alpha is None else np.ascontiguousarray(turn(planes.alpha))
+    return Planes(np.ascontiguousarray(turn(planes.color)), alpha, planes.grayscale, planes.bit_depth)
+
+
+# EXIF orientation -> the transform that displays the stored pixels upright, on arrays indexed [row, column]:
+# the same as Pillow's ImageOps.exif_transpose (2 mirror, 3 turn 180, 4 flip, 5 transpose, 6 turn clockwise,
+# 7 transverse, 8 turn counter-clockwise), done on float planes so 16-bit colour is turned as well.
+ORIENTATIONS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}

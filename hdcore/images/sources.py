@@ -108,7 +108,8 @@ def _check_regular_file(info: os.stat_result, shown: str, max_bytes: int) -> Non
 def _check_length(length: int, limit: int, what: str) -> None:
     if length > limit:
         raise ImageTooLarge(
-            f"{what} is too large: {length:,} bytes, over the limit of {limit:,} bytes for an image within the pixel limit"
+            f"{what} is too large: {length:,} bytes, over the limit of {limit:,} bytes "
+            "for an image within the pixel limit"
         )
 
 

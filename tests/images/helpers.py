@@ -39,6 +39,11 @@ def gray16() -> np.ndarray:
     return camera().astype(np.uint16) * 257 + np.uint16(3) - (camera() > 250).astype(np.uint16) * 6
 
 
+def rgb16() -> np.ndarray:
+    """16-bit colour over the whole range whose low bytes differ from the high ones: any 8-bit detour shows."""
+    return astronaut().astype(np.uint16) * 256 + coffee()
+
+
 def rgba_with_soft_alpha() -> Image.Image:
     return Image.fromarray(np.dstack([astronaut(), horizontal_ramp(255)]))
 
@@ -105,15 +110,21 @@ def png_with_header(data: bytes, width: int, height: int) -> bytes:
     return bytes(patched)
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
 def raw_png(width: int, height: int, bit_depth: int, color_type: int, samples_be: np.ndarray) -> bytes:
     """A PNG written by hand, for layouts Pillow cannot write (16-bit RGB, 16-bit gray+alpha)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
     rows = b"".join(b"\x00" + samples_be[y].tobytes() for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def png_with_chunk(png: bytes, kind: bytes, body: bytes) -> bytes:
+    """``png`` with one more chunk right after its IHDR (8-byte signature + 25-byte IHDR)."""
+    return png[:33] + png_chunk(kind, body) + png[33:]
 
 
 def assert_one_line(error: pytest.ExceptionInfo, *fragments: str) -> None:

@@ -125,14 +125,6 @@ def test_animated_gif_uses_the_first_frame_and_says_so() -> None:
     assert abs(int(as_uint8(loaded.color).mean()) - 30) <= 2
 
 
-def test_sixteen_bit_colour_png_is_read_at_eight_bits_with_a_warning() -> None:
-    rgb16 = (np.dstack([horizontal_ramp(65535, np.uint16)] * 3)).astype(">u2")
-    loaded = load_image(raw_png(WIDTH, HEIGHT, 16, 2, rgb16))
-    assert not loaded.grayscale
-    assert any("8 bits per channel" in note for note in loaded.warnings)
-    np.testing.assert_allclose(loaded.color[0, -1], [1.0, 1.0, 1.0], atol=1 / 255)
-
-
 def test_sixteen_bit_gray_with_alpha_png_stays_gray() -> None:
     gray_alpha = np.dstack([horizontal_ramp(65535, np.uint16), np.full((HEIGHT, WIDTH), 40000, np.uint16)])
     loaded = load_image(raw_png(WIDTH, HEIGHT, 16, 4, gray_alpha.astype(">u2")))
