@@ -39,6 +39,7 @@ from .formats import (
     SUPPORTED_LIST,
     WIDE_GRAY_MODES,
 )
+from .metadata import METADATA_KEY, Metadata
 from .outputs import as_float_rgb, decode_output
 from .planes import wide_gray_plane
 from .sources import max_source_bytes, read_source_bytes
@@ -53,11 +54,13 @@ __all__ = [
     "INPUT_FORMATS",
     "LUMA_WEIGHTS",
     "MAX_SIDE",
+    "METADATA_KEY",
     "MIME_TYPES",
     "SIXTEEN_BIT_GRAY_MODES",
     "SUPPORTED_LIST",
     "WIDE_GRAY_MODES",
     "EncodedImage",
+    "Metadata",
     "SourceImage",
     "as_float_rgb",
     "check_declared_size",

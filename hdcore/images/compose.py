@@ -11,6 +11,7 @@ from ..resize import lanczos_resize
 from .decode import SourceImage
 from .deep import deep_color_image
 from .formats import LUMA_WEIGHTS
+from .metadata import METADATA_KEY
 from .outputs import as_float_rgb
 from .planes import clean_unit, quantize
 
@@ -36,6 +37,7 @@ def compose(color: np.ndarray, source: SourceImage) -> Image.Image:
     """The final image at ``color``'s size: alpha upscaled with Lanczos, the source's mode and profile restored.
 
     A 16-bit colour source gives a ``DeepColorImage``, which a PNG is written from at 16 bits per channel.
+    The source's EXIF, XMP and text travel in ``image.info[METADATA_KEY]`` for ``encode_image`` to write.
     """
     rgb = as_float_rgb(color)
     size = (rgb.shape[1], rgb.shape[0])
@@ -48,6 +50,8 @@ def compose(color: np.ndarray, source: SourceImage) -> Image.Image:
         image = _color_image(rgb, alpha)
     if source.icc_profile:
         image.info["icc_profile"] = source.icc_profile
+    if not source.metadata.empty:
+        image.info[METADATA_KEY] = source.metadata.for_size(size)
     return image
 
 

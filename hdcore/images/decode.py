@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms
+from PIL import Image, ImageCms
 
 from ..config import DEFAULT_MAX_INPUT_PIXELS
 from ..errors import ImageTooLarge, InvalidImage
 from ..text import error_text, shortened
 from .formats import INPUT_FORMATS, format_name
-from .metadata import keep_fitting_profile, profile_color_space
+from .metadata import Metadata, keep_fitting_profile, profile_color_space, read_metadata
 from .deep import deep_planes
 from .planes import array_mode, oriented, planes_from_array, planes_from_pil
 from .sniff import describe_unreadable, png_declares_gray
@@ -36,6 +36,7 @@ class SourceImage:
     format: str  # sniffed from content ("PNG", "JPEG", ...); "" for in-memory images without one
     mode: str  # the PIL mode as decoded, before any conversion
     warnings: list[str] = field(default_factory=list)
+    metadata: Metadata = field(default_factory=Metadata)  # EXIF, XMP, text for the output (see metadata)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -95,7 +96,7 @@ def _load_pil(image: Image.Image, max_pixels: int, data: bytes = b"") -> SourceI
     decode_pixels(image, name)
     mode = image.mode
     icc = image.info.get("icc_profile") or None
-    orientation = _exif_orientation(image, notes)
+    metadata, orientation = read_metadata(image, notes)
     planes = deep_planes(data, image, name, notes)
     if planes is None and image.mode == "CMYK":
         image, icc = _cmyk_to_srgb(image, icc, notes), None
@@ -113,6 +114,7 @@ def _load_pil(image: Image.Image, max_pixels: int, data: bytes = b"") -> SourceI
         format=name,
         mode=mode,
         warnings=notes,
+        metadata=metadata,
     )
 
 
@@ -152,16 +154,6 @@ def decode_pixels(image: Image.Image, name: str) -> None:
         raise
     except Exception as error:
         raise InvalidImage(f"truncated or corrupt {name or 'image'} data: {shortened(error_text(error))}") from error
-
-
-def _exif_orientation(image: Image.Image, notes: list[str]) -> int:
-    """How the stored pixels are turned (1-8; 1: upright). Pillow falls back on XMP's tiff:Orientation."""
-    try:
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-    except Exception:
-        notes.append("the EXIF data is unreadable: its orientation is ignored")
-        return 1
-    return orientation if isinstance(orientation, int) else 1
 
 
 def _cmyk_to_srgb(image: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:

@@ -24,7 +24,7 @@ from .formats import (
     WIDE_GRAY_MODES,
 )
 from .deep import DeepColorImage, encode_deep_png
-from .metadata import keep_fitting_profile
+from .metadata import METADATA_KEY, Metadata, keep_fitting_profile, save_options
 from .planes import quantize, wide_gray_plane
 
 
@@ -39,27 +39,37 @@ class EncodedImage:
     warnings: tuple[str, ...] = ()
 
 
-def encode_image(image: Image.Image, format: str = "png", quality: int | None = None) -> EncodedImage:
-    """Write ``image`` as PNG, JPEG or WebP, embedding its ICC profile; warnings say what had to change."""
+def encode_image(
+    image: Image.Image,
+    format: str = "png",
+    quality: int | None = None,
+    *,
+    copy_metadata: bool = True,
+    metadata: Metadata | None = None,
+) -> EncodedImage:
+    """Write ``image`` as PNG, JPEG or WebP with its ICC profile; warnings say what had to change.
+
+    ``copy_metadata``: also write the EXIF, XMP and text that ``compose`` put on the image (or ``metadata``),
+    as far as the format carries them. A ``DeepColorImage`` is written as a 16-bit PNG.
+    """
     wanted = _normalize_format(format)
     quality = _checked_quality(quality, wanted)
     notes: list[str] = []
+    carried = (metadata or image.info.get(METADATA_KEY) or Metadata()) if copy_metadata else Metadata()
     deep = image.deep if isinstance(image, DeepColorImage) else None
     image = _drop_opaque_alpha(image) if wanted == "jpeg" else image
     written = _writable_format(image, wanted, notes)
-    data = _save_deep(deep, image, notes) if deep is not None and written == "png" else None
-    if data is None:
+    data = None
+    if deep is not None and written == "png":
+        icc = keep_fitting_profile(image.info.get("icc_profile"), "RGB", notes)
+        data = encode_deep_png(deep, {"icc_profile": icc, **save_options(carried, "png", notes)})
+    if data is None:  # not 16-bit colour, or no OpenCV to write it
         if deep is not None:
             notes.append(_EIGHT_BIT_NOTE.format(written.upper()))
         prepared = _prepare_mode(image, written, notes)
         icc = keep_fitting_profile(image.info.get("icc_profile"), _color_space_of(prepared), notes)
-        data = _save(prepared, written, quality, icc)
+        data = _save(prepared, written, quality, {"icc_profile": icc, **save_options(carried, written, notes)})
     return EncodedImage(data=data, format=written, mime=MIME_TYPES[written], warnings=tuple(dict.fromkeys(notes)))
-
-
-def _save_deep(pixels: np.ndarray, image: Image.Image, notes: list[str]) -> bytes | None:
-    """A 16-bit PNG; None (and the caller writes 8 bits) when there is no OpenCV to write one."""
-    return encode_deep_png(pixels, {"icc_profile": keep_fitting_profile(image.info.get("icc_profile"), "RGB", notes)})
 
 
 def to_data_uri(encoded: EncodedImage) -> str:
@@ -150,8 +160,7 @@ def _color_space_of(image: Image.Image) -> str:
     return "GRAY" if image.mode in GRAY_MODES else "RGB"
 
 
-def _save(image: Image.Image, format_name: str, quality: int | None, icc: bytes | None) -> bytes:
-    options: dict[str, Any] = {"icc_profile": icc}
+def _save(image: Image.Image, format_name: str, quality: int | None, options: dict[str, Any]) -> bytes:
     if format_name == "jpeg":
         options.update(quality=quality, optimize=True)
         if quality is not None and quality >= FULL_CHROMA_QUALITY:
