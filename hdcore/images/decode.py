@@ -16,6 +16,7 @@ from ..errors import ImageTooLarge, InvalidImage
 from ..text import error_text, shortened
 from .formats import INPUT_FORMATS, format_name
 from .metadata import Metadata, keep_fitting_profile, profile_color_space, read_metadata
+from .bleed import bleed_transparent
 from .deep import deep_planes
 from .planes import array_mode, oriented, planes_from_array, planes_from_pil
 from .sniff import describe_unreadable, png_declares_gray
@@ -28,7 +29,7 @@ BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 class SourceImage:
     """A decoded input: colour to upscale, and what the output must get back."""
 
-    color: np.ndarray  # float32 HxWx3 RGB in [0, 1]; grayscale replicated into 3 channels
+    color: np.ndarray  # float32 HxWx3 RGB in [0, 1]; gray replicated; under alpha 0: the nearest visible colour
     alpha: np.ndarray | None  # float32 HxW in [0, 1], or None without a transparency channel
     grayscale: bool
     bit_depth: int  # 8 or 16
@@ -106,7 +107,7 @@ def _load_pil(image: Image.Image, max_pixels: int, data: bytes = b"") -> SourceI
         notes.append("16-bit gray with alpha: the output is written at 8 bits per channel (no 16-bit mode for it)")
     icc = keep_fitting_profile(icc, "GRAY" if grayscale else "RGB", notes)
     return SourceImage(
-        color=planes.color,
+        color=bleed_transparent(planes.color, planes.alpha),
         alpha=planes.alpha,
         grayscale=grayscale,
         bit_depth=planes.bit_depth,
@@ -181,4 +182,5 @@ def _load_array(array: np.ndarray, max_pixels: int) -> SourceImage:
     if array.ndim in (2, 3):
         check_declared_size((array.shape[1], array.shape[0]), max_pixels)
     planes = planes_from_array(array)
-    return SourceImage(planes.color, planes.alpha, planes.grayscale, planes.bit_depth, None, "", array_mode(planes), [])
+    color = bleed_transparent(planes.color, planes.alpha)
+    return SourceImage(color, planes.alpha, planes.grayscale, planes.bit_depth, None, "", array_mode(planes), [])

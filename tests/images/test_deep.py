@@ -35,7 +35,8 @@ def tiff_16_bit(pixels: np.ndarray) -> bytes:
 
 
 def rgba16() -> np.ndarray:
-    return np.dstack([rgb16(), horizontal_ramp(65535, np.uint16)])
+    """Alpha from 1 to 65535: every pixel is visible, so every colour must come back (hidden ones are bled)."""
+    return np.dstack([rgb16(), np.maximum(horizontal_ramp(65535, np.uint16), 1)])
 
 
 SIXTEEN_BIT_FILES = {
