@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -36,6 +36,9 @@ from .images.animation import (
 )
 from .images.sources import read_source_bytes
 from .prices import PriceTable
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 # Frames x output pixels of one animation: its upscaled frames are held as RGBA (4 bytes a pixel) until the
 # encoder has written them all, so 64 MP is 256 MB, e.g. 60 frames of 1280x720 at 2x from 640x360.
@@ -75,12 +78,18 @@ class AnimationEstimate:
         (width, height), (out_width, out_height) = self.size, self.output_size
         line = f"{self.frames} frames of {width}x{height} to {out_width}x{out_height} ({self.scale}x)"
         if self.seconds is not None:
-            line += f": about {self.seconds:.0f} s with {self.model} on the local tier"
+            line += f": about {_duration_text(self.seconds)} with {self.model} on the local tier"
         else:
             line += f": time measured from the first frame with {self.model}"
         if self.cost_usd is not None:
             line += f", about ${self.cost_usd:.4f}"
         return line
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,7 @@ def estimate_animation(
 # Twelve parameters: the engine's own (provider, model, progress, cancel, options) plus what an animation adds
 # (the paid-tier gate, paths, the cap, the quality, a clock), all keyword-only.
 def enhance_animation(
-    engine: Any,
+    engine: Engine,
     source: Any,
     scale: int,
     *,
@@ -193,7 +202,7 @@ def _estimate(header: AnimationHeader, scale: int, model: str | None, max_frame_
     return AnimationEstimate(header.format, header.frames, header.size, scale, output_size, name, seconds, cost)
 
 
-def _refuse_cloud_tiers(engine: Any, provider: str | Sequence[str], fallback: bool, allow_paid: bool) -> None:
+def _refuse_cloud_tiers(engine: Engine, provider: str | Sequence[str], fallback: bool, allow_paid: bool) -> None:
     """Cloud tiers bill or rate-limit each call, and an animation is a call per frame: only with ``allow_paid``.
 
     A tier that needs a token or endpoint (``requires``) sends the image off this machine; one that is not
@@ -211,7 +220,7 @@ def _refuse_cloud_tiers(engine: Any, provider: str | Sequence[str], fallback: bo
 
 
 def _run_frames(
-    engine: Any,
+    engine: Engine,
     frames: Sequence[Frame],
     call: dict[str, Any],
     progress: Callable[[FrameProgress], None] | None,

@@ -33,6 +33,9 @@ ANIMATED_FORMATS = {"GIF": "gif", "WEBP": "webp", "PNG": "png"}  # Pillow's name
 ANIMATION_MIME = {"gif": "image/gif", "webp": "image/webp", "png": "image/png"}  # APNG is served as PNG
 # 64 MP of frames is 256 MB as RGBA: e.g. 250 frames of 480x540.
 DEFAULT_MAX_ANIMATION_PIXELS = 64_000_000
+# Each frame is one engine call (tens of ms on the local tier even when tiny): a file of a million 1x1 frames
+# would pass the pixel cap and still run for hours.
+MAX_FRAMES = 5_000
 GIF_OPAQUE = 128  # GIF transparency is one bit: alpha from here on is drawn
 GIF_TRANSPARENT_INDEX = 255
 # Median cut without dithering: on a 256 px upscaled photo 38.2 dB against 36.3 dithered (and 37.9 / 36.9 for
@@ -133,7 +136,10 @@ def read_animation(
 
 
 def check_animation_pixels(frames: int, size: tuple[int, int], max_total_pixels: int, what: str = "") -> None:
-    """``ImageTooLarge`` naming the numbers when frames x pixels a frame is over ``max_total_pixels``."""
+    """``ImageTooLarge`` naming the numbers when frames x pixels a frame is over ``max_total_pixels``, or the
+    frames are more than ``MAX_FRAMES``."""
+    if frames > MAX_FRAMES:
+        raise ImageTooLarge(f"animation too long: {frames:,} frames, over the limit of {MAX_FRAMES:,} frames")
     width, height = size
     total = frames * width * height
     if total > max_total_pixels:

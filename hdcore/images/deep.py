@@ -72,6 +72,9 @@ def deep_planes(data: bytes, image: Image.Image, name: str, notes: list[str]) ->
     if image.mode not in ("RGB", "RGBA"):
         notes.append(f"{lost} (only RGB and RGBA are read at full depth)")
         return None
+    if not data:
+        notes.append(f"{lost} (pass the file itself rather than a PIL image to read it at full depth)")
+        return None
     cv2 = opencv()
     if cv2 is None:
         notes.append(f"{lost} (OpenCV, which reads it at full depth, is not installed)")

@@ -51,8 +51,9 @@ def read_source_bytes(
     """
     limit = max_source_bytes(max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        _check_length(len(source), limit, "image data")
-        return bytes(source)
+        data = bytes(source)  # no copy for bytes; the length of a memoryview's bytes, whatever its item size
+        _check_length(len(data), limit, "image data")
+        return data
     if isinstance(source, os.PathLike):
         if not allow_paths:
             raise InvalidImage("paths are not accepted here: send the image itself as bytes, base64 text or a data URI")

@@ -12,7 +12,9 @@ from PIL import Image, ImageSequence
 
 from hdcore.errors import ImageTooLarge, InvalidImage, InvalidInput
 from hdcore.images.animation import (
+    MAX_FRAMES,
     Frame,
+    check_animation_pixels,
     gif_frame,
     probe_animation,
     read_animation,
@@ -173,3 +175,10 @@ def test_a_truncated_animation_is_refused_with_one_line() -> None:
 def test_frame_rgba_is_float_in_unit_range() -> None:
     frame = Frame(np.full((2, 3, 4), 255, np.uint8), 100)
     np.testing.assert_array_equal(frame.rgba(), np.ones((2, 3, 4), np.float32))
+
+
+def test_more_frames_than_the_frame_limit_is_refused_however_small_they_are() -> None:
+    with pytest.raises(ImageTooLarge) as error:
+        check_animation_pixels(MAX_FRAMES + 1, (1, 1), 10**9)
+    assert_one_line(error, f"{MAX_FRAMES + 1:,} frames", f"limit of {MAX_FRAMES:,} frames")
+    check_animation_pixels(MAX_FRAMES, (1, 1), 10**9)  # at the limit: accepted

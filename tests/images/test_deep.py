@@ -158,3 +158,10 @@ def test_what_pillow_derives_from_a_16_bit_image_is_plain_and_pickling_keeps_the
     revived = pickle.loads(pickle.dumps(image))
     np.testing.assert_array_equal(revived.deep, rgb16())
     np.testing.assert_array_equal(np.asarray(revived), np.asarray(image))
+
+
+def test_an_opened_16_bit_tiff_passed_as_a_pil_image_says_its_colour_is_read_at_8_bits() -> None:
+    image = Image.open(io.BytesIO(tiff_16_bit(rgb16())))
+    loaded = load_image(image)
+    assert loaded.bit_depth == 8
+    assert any("read at 8 bits per channel" in note and "pass the file itself" in note for note in loaded.warnings)
