@@ -7,6 +7,7 @@ Failure: {"success": false, "error": "...", "attempts": [...]}   (never raises f
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any
 
@@ -16,11 +17,19 @@ from .errors import AllTiersFailed, HDCoreError
 
 
 def hd_image(image_base64: Any, scale: int = 4, *, engine: Engine | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Upscale a base64 string, data URI (or anything ``enhance`` accepts) and answer with the seed's JSON."""
+    """Upscale a base64 string or data URI (or bytes, a PIL image, an array) and answer with the seed's JSON.
+
+    Text is never read as a file path: the contract is for callers who must not reach the server's files.
+    """
     from . import default_engine
 
     try:
-        result = (engine or default_engine()).enhance(image_base64, scale, **kwargs)
+        engine = engine or default_engine()
+        if isinstance(image_base64, (str, os.PathLike)):  # a base64 or data URI contract: a path is never opened
+            image_base64 = images.read_source_bytes(
+                image_base64, allow_paths=False, max_pixels=engine.config.max_input_pixels
+            )
+        result = engine.enhance(image_base64, scale, **kwargs)
     except AllTiersFailed as error:
         return {"success": False, "error": str(error), "attempts": [a.to_dict() for a in error.attempts]}
     except HDCoreError as error:
