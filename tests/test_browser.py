@@ -159,7 +159,7 @@ def test_upload_enhance_compare_download(page: Page, app_url: str, tmp_path: Pat
 
     # The slider arrives with the run's status; the divider starts in the middle.
     stage = page.frame_locator(SLIDER).locator("#compare")
-    expect(stage).to_be_visible()
+    expect(stage).to_be_visible(timeout=STEP_MS)  # the run itself: seconds on a busy machine
     expect(page.get_by_text("Done by Local")).to_be_visible()
     assert stage_position(page) == pytest.approx(50, abs=0.5)
     images = page.frame_locator(SLIDER).locator("img")
@@ -246,7 +246,7 @@ def test_providers_and_history_pages(page: Page, app_url: str, tmp_path: Path):
     page.locator('input[type="file"]').set_input_files(source)
     expect(page.get_by_role("button", name="Enhance")).to_be_enabled()
     page.get_by_role("button", name="Enhance").click()
-    expect(page.frame_locator(SLIDER).locator("#compare")).to_be_visible()
+    expect(page.frame_locator(SLIDER).locator("#compare")).to_be_visible(timeout=STEP_MS)
 
     page.get_by_role("link", name="Providers").click()
     expect(page.get_by_role("heading", name="Providers")).to_be_visible()

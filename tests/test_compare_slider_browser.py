@@ -99,6 +99,11 @@ def classes(*names: str) -> re.Pattern:
     return re.compile("".join(rf"(?=.*\b{name}\b)" for name in names))
 
 
+def showing_full(page: Page, *also: str, layer: str = ".stage > .layer.after") -> None:
+    """Wait until ``layer`` draws its full rendition, decoded (a moment on a busy machine), with ``also``."""
+    expect(page.locator(layer)).to_have_class(classes("use-full", "ready", *also), timeout=STEP_MS)
+
+
 def stage_box(page: Page) -> dict:
     box = page.locator(".stage").first.bounding_box()
     assert box and box["width"] > 100
@@ -137,7 +142,7 @@ def test_the_wheel_zooms_to_400_percent_about_the_pointer_and_both_sides_show_th
     assert now["center"][0] + (0.4 - 0.5) / 8 == pytest.approx(0.4, abs=1e-3)
     assert now["center"][1] + (0.45 - 0.5) / 8 == pytest.approx(0.45, abs=1e-3)
     # Past the display rendition's pixels, the full one is decoded and drawn as pixels.
-    expect(page.locator(".stage > .layer.after")).to_have_class(classes("use-full", "pixelated", "ready"))
+    showing_full(page, "pixelated")
     expect(page.locator(".stage > .layer.before")).to_have_class(classes("pixelated"))
     assert page.locator(".stage > .layer.before").get_attribute("data-full") is None  # its own size: no copy
     after, before = shown_transform(page, "after"), shown_transform(page, "before")
@@ -208,7 +213,7 @@ def test_the_one_to_one_button_shows_one_output_pixel_per_screen_pixel(page: Pag
     box = stage_box(page)
     page.get_by_role("button", name="Actual pixels: one image pixel per screen pixel").click()
     expect(page.locator(".readout")).to_have_text("100%")
-    expect(page.locator(".stage > .layer.after")).to_have_class(classes("use-full", "pixelated", "ready"))
+    showing_full(page, "pixelated")
     put_divider(page, "Home")
     shown = pixels(page, inner(box), "viewer-1to1.png")
     # Centred at 1:1, the 640 x 480 stage shows output pixels 320-960 across and 240-720 down, unscaled.
@@ -229,7 +234,7 @@ def test_one_to_one_counts_device_pixels_on_a_high_density_screen(browser, docum
     try:
         # 640 CSS px hold 1280 device px: the fit is already 1:1, and it draws from the full rendition.
         assert state(page)["readout"] == "100%"
-        expect(page.locator(".stage > .layer.after")).to_have_class(classes("use-full", "ready"))
+        showing_full(page)
         expect(page.locator(".stage > .layer.after")).not_to_have_class(classes("pixelated"))  # the fit: smooth
         page.get_by_role("button", name="Actual pixels: one image pixel per screen pixel").click()
         assert state(page)["zoom"] == pytest.approx(1.0) and page.locator("#viewer").evaluate(
@@ -254,7 +259,7 @@ def test_the_loupe_follows_the_pointer_and_magnifies_4x_what_the_view_shows(page
         pointer = at(box, x, y)
         assert seen["x"] + seen["width"] / 2 == pytest.approx(pointer[0], abs=1.5)
         assert seen["y"] + seen["height"] / 2 == pytest.approx(pointer[1], abs=1.5)
-    expect(page.locator(".loupe-view > .layer.after")).to_have_class(classes("use-full", "pixelated", "ready"))
+    showing_full(page, "pixelated", layer=".loupe-view > .layer.after")
     side = seen["width"] / 2**0.5 - 8  # the square inside the circle
     square = {"x": pointer[0] - side / 2, "y": pointer[1] - side / 2, "width": side, "height": side}
     page.screenshot(path=str(ARTIFACTS / "viewer-loupe.png"))
@@ -264,7 +269,7 @@ def test_the_loupe_follows_the_pointer_and_magnifies_4x_what_the_view_shows(page
     expect(lens).to_be_hidden()
     page.mouse.wheel(0, -500)
     expect(page.locator(".readout")).to_have_text("200%")
-    expect(page.locator(".stage > .layer.after")).to_have_class(classes("use-full", "pixelated", "ready"))
+    showing_full(page, "pixelated")
     assert mismatch(magnified, pixels(page, square)) < 0.01
     page.mouse.move(box["x"] + box["width"] + 50, box["y"] + 10)  # leaving the stage hides a mouse's loupe
     loupe_button.click()
@@ -376,8 +381,8 @@ def test_a_3840_px_output_at_400_percent_shows_its_own_pixels_from_the_full_rend
         for _ in range(4):  # 50 %, 100 %, 200 %, 400 %
             page.locator("#compare").press("+")
         expect(page.locator(".readout")).to_have_text("400%")
-        expect(page.locator(".stage > .layer.after")).to_have_class(classes("use-full", "pixelated", "ready"))
-        expect(page.locator(".stage > .layer.after img.full")).to_have_js_property("naturalWidth", 3840)
+        showing_full(page, "pixelated")
+        assert page.locator(".stage > .layer.after img.full").evaluate("img => img.naturalWidth") == 3840
         page.screenshot(path=str(ARTIFACTS / "viewer-3840-400.png"))
         put_divider(page, "Home")
         region = inner(box)
@@ -409,7 +414,8 @@ def test_past_the_4096_px_copy_the_readout_says_the_view_enlarges_a_copy(browser
         expect(readout).to_have_text("400%")
         expected = "Beyond 82%, this view enlarges a 4096 px wide copy; the download has every pixel"
         expect(readout).to_have_attribute("title", expected)
-        expect(page.locator(".stage > .layer.after img.full")).to_have_js_property("naturalWidth", 4096)
+        showing_full(page)
+        assert page.locator(".stage > .layer.after img.full").evaluate("img => img.naturalWidth") == 4096
     finally:
         page.context.close()
 
