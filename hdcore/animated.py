@@ -213,7 +213,7 @@ def _refuse_cloud_tiers(engine: Engine, provider: str | Sequence[str], fallback:
     if allow_paid:
         return
     chain = engine.plan(provider, fallback)
-    cloud = [name for name in chain if engine.provider(name).requires and engine.provider(name).is_configured()]
+    cloud = [name for name in chain if engine.provider(name).info.requires and engine.provider(name).is_configured()]
     if cloud:
         raise InvalidInput(
             f"an animation is one call per frame, and {', '.join(cloud)} would run in the cloud: "

@@ -4,6 +4,7 @@ grid of synchronized 1:1 crops), or a benchmark against a high-resolution refere
 import streamlit as st
 
 from hdcore import qa, webapp
+from hdcore.webapp import compare_slider
 from pages import common
 
 engine = common.engine()
@@ -85,9 +86,10 @@ def crops(outcome: webapp.QAOutcome) -> None:
     shown, box = webapp.qa_crops(outcome, (x / 100, y / 100))
     if box is not None:
         st.caption(f"x {box[0]}–{box[2]}, y {box[1]}–{box[3]} of the outputs")
-    for start in range(0, len(shown), webapp.QA_GRID_COLUMNS):
-        for column, (label, image) in zip(st.columns(webapp.QA_GRID_COLUMNS), shown[start:start + webapp.QA_GRID_COLUMNS]):
-            column.image(image, caption=label)
+    if shown:
+        hint = "Wheel or + / − zooms every crop; drag pans."
+        viewer = compare_slider.grid(shown, columns=webapp.QA_GRID_COLUMNS, caption=hint)
+        st.iframe(viewer.html, height="content", alt="The same crop of every output, zoomed together")
 
 
 if outcome.ok_rows:

@@ -1,11 +1,27 @@
-"""A before/after comparison slider as one self-contained HTML document: no network, no CDN, no temp files.
+"""Before/after comparison viewers as self-contained HTML documents: no network, no CDN, no temp files.
 
-Both images travel inside the document as data URIs, shrunk to display size (PNG when they carry transparency,
-shown over a checkerboard; JPEG otherwise, to keep the page light). A divider follows the pointer (mouse, pen,
-touch) and the keyboard (arrows, Page Up/Down, Home/End on the focused handle, which is an ARIA slider).
+Two viewers share one stylesheet and one script (``compare_slider.css``, ``compare_slider.js`` beside this
+module):
 
-The page embeds the document with ``st.iframe`` (the successor of the deprecated ``components.v1.html``); the
-root element carries ``data-position`` (0-100, the divider's place in percent) so a browser test can read it.
+- ``slider(before, after)``: the two images stacked, split by a divider that follows the pointer (mouse, pen,
+  touch) and the keyboard (an ARIA slider).
+- ``grid(panes)``: several images of one size side by side (the QA page's crops of every output).
+
+Both zoom and pan with the wheel (about the pointer), a pinch (two pointers), a drag, the keyboard
+(+ / - / 0 / 1 / arrows) and a toolbar (zoom out, readout, zoom in, Fit, 1:1, Loupe). Every image of a document
+is drawn through the same CSS variables (``--k``, ``--tx``, ``--ty`` on the root), so the before and after
+layers, the loupe and every pane of a grid always show the same region: one view state, no copies to keep in
+step.
+
+Images travel inside the document as data URIs. Each one is shown from a display rendition (at most
+``MAX_DISPLAY``, or its own size when smaller); a larger image also carries a full-resolution rendition (at
+most ``FULL_MAX_SIDE`` on the long side) that the script decodes when the view would magnify the display one,
+so zooming in shows real pixels. Zoomed in past the fit at 100 % or more, every layer is drawn
+``image-rendering: pixelated``: the output's pixels and the input's pixels, as blocks on the output's grid.
+The fit view is drawn smooth, as the slider always was.
+
+The page embeds a document with ``st.iframe``; the root carries ``data-position`` (the divider, 0-100) and
+``data-zoom`` (device pixels per image pixel) so a browser test can read the state.
 
 Why not the ``streamlit-image-comparison`` package: it loads juxtapose.js from an unpinned CDN (no offline use,
 no reproducibility), renders through the deprecated ``components.html``, writes and deletes ``./temp/*.jpg``
@@ -17,26 +33,51 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 from PIL import Image
 
 MAX_DISPLAY = (1200, 800)  # the largest box the slider is shown in (CSS pixels); the download has every pixel
 MIN_DISPLAY_WIDTH = 360  # a tiny result is stretched to at least this width so the stage stays usable
-JPEG_QUALITY = 90
-CAPTION_HEIGHT = 34  # the strip of text under the stage, in CSS pixels
+JPEG_QUALITY = 90  # 4:4:4; on 4x outputs of photos: 1.3-1.7 bit/px, 45-48 dB PSNR against the PNG
+# The full-resolution rendition: every pixel of outputs up to 4096 px on the long side (a 3840 px wide target,
+# any 4x of a 1024 px input). Measured at 1.3-1.7 bit/px (JPEG above), 4096 x 2731 weighs 1.8-2.4 MB, 2.4-3.2 MB
+# as base64; the worst case, 4096 x 4096, 3.6 MB (4.8 MB as base64), encoded in about 80 ms. Streamlit sends it
+# once per result (its message cache answers later reruns with a hash).
+FULL_MAX_SIDE = 4096
+# Transparency needs PNG, measured at 9-12.5 bit/px on the same outputs: 4096 x 4096 would be over 20 MB (27 MB as
+# base64), so an image with alpha keeps 3 megapixels at most: 3.5-4.7 MB, 4.6-6.3 MB as base64, about the JPEG
+# worst case, encoded in 0.4 s at zlib level 3 (level 6 saves 10 % for 3x the time: 2.0 s against 0.7 s on 4 MP).
+FULL_MAX_ALPHA_PIXELS = 3_000_000
+PNG_COMPRESS_LEVEL = 3
+LOUPE_MAGNIFICATION = 4.0  # the loupe's magnification over the current view
+GRID_COLUMNS = 3
+CONTROLS_HEIGHT = 66  # the toolbar and the caption under the stage, in CSS pixels
+GRID_GAP = 10  # CSS pixels between the panes of a grid
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 WIDE_GRAY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 
 @dataclass(frozen=True)
 class Slider:
-    """The document and the size the page should give it."""
+    """A viewer document (the slider or the grid) and the size the page should give it."""
 
     html: str
-    width: int  # CSS pixels of the stage at full size
-    height: int  # CSS pixels of the whole document (stage + caption)
+    width: int  # CSS pixels of the viewer at full size
+    height: int  # CSS pixels of the whole document (stage or panes, toolbar, caption)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One encoded copy of an image: its data URI and its pixel size."""
+
+    uri: str
+    size: tuple[int, int]
 
 
 def display_size(size: tuple[int, int], box: tuple[int, int] = MAX_DISPLAY) -> tuple[int, int]:
@@ -44,6 +85,15 @@ def display_size(size: tuple[int, int], box: tuple[int, int] = MAX_DISPLAY) -> t
     width, height = size
     factor = min(1.0, box[0] / max(width, 1), box[1] / max(height, 1))
     return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def full_size(size: tuple[int, int], transparent: bool) -> tuple[int, int]:
+    """The size of the full-resolution rendition of an image of ``size``: every pixel up to the bounds above."""
+    width, height = display_size(size, (FULL_MAX_SIDE, FULL_MAX_SIDE))
+    if transparent and width * height > FULL_MAX_ALPHA_PIXELS:
+        factor = math.sqrt(FULL_MAX_ALPHA_PIXELS / (width * height))
+        width, height = max(1, math.floor(width * factor)), max(1, math.floor(height * factor))
+    return width, height
 
 
 def to_display(image: Image.Image) -> Image.Image:
@@ -70,12 +120,37 @@ def data_uri(image: Image.Image, size: tuple[int, int] | None = None) -> str:
     display = to_display(image)
     if size is not None and (display.width > size[0] or display.height > size[1]):
         display = display.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return _encoded(display, has_alpha(display))
+
+
+def renditions(
+    image: Image.Image, box: tuple[int, int], limit: tuple[int, int] | None = None
+) -> tuple[Rendition, Rendition | None]:
+    """The display rendition of ``image`` (shrunk to fit ``box``) and, when that loses pixels, a full one
+    (``full_size``, shrunk further to fit ``limit`` when given)."""
+    shown = to_display(image)
+    transparent = has_alpha(shown)
+    display = display_size(shown.size, box)
+    full = full_size(shown.size, transparent)
+    if limit is not None:
+        full = display_size(full, limit)
+    full_rendition = None
+    if full[0] > display[0]:
+        full_rendition = Rendition(_encoded(_shrunk(shown, full), transparent), full)
+    return Rendition(_encoded(_shrunk(shown, display), transparent), display), full_rendition
+
+
+def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _encoded(image: Image.Image, transparent: bool) -> str:
     buffer = io.BytesIO()
-    if has_alpha(display):
-        display.save(buffer, format="PNG", optimize=False, compress_level=6)
+    if transparent:
+        image.save(buffer, format="PNG", optimize=False, compress_level=PNG_COMPRESS_LEVEL)
         mime = "image/png"
     else:
-        display.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+        image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
         mime = "image/jpeg"
     return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
@@ -90,24 +165,88 @@ def slider(
     box: tuple[int, int] = MAX_DISPLAY,
     start: float = 50.0,
 ) -> Slider:
-    """The comparison document for ``before`` (stretched to ``after``'s frame) and ``after``."""
+    """The comparison document for ``before`` (stretched to ``after``'s frame) and ``after``.
+
+    Both layers fill the same box, so the input's pixels land on the output's grid at every zoom: a pixel of
+    a 4x input covers exactly 4 x 4 output pixels. Labels are text (HTML-escaped here).
+    """
     width, height = display_size(after.size, box)
     stage_width = max(width, MIN_DISPLAY_WIDTH)
     stage_height = round(height * stage_width / width)
-    document = _TEMPLATE.format(
+    after_display, after_full = renditions(after, box)
+    # The input never needs more pixels than the output's full rendition can show.
+    before_box = after_full.size if after_full is not None else after_display.size
+    before_display, before_full = renditions(before, (width, height), limit=before_box)
+    stage = _SLIDER_STAGE.format(
         width=stage_width,
         ratio=f"{width} / {height}",
         start=_clamp(start),
-        before=data_uri(before, (width, height)),
-        after=data_uri(after, (width, height)),
+        after=_layer("after", after_display, after_full, f"{after_label}: {after.width} × {after.height} px"),
+        before=_layer("before", before_display, before_full, f"{before_label}: {before.width} × {before.height} px"),
         before_label=html.escape(before_label),
         after_label=html.escape(after_label),
-        before_alt=html.escape(f"{before_label}: {before.width} × {before.height} px", quote=True),
-        after_alt=html.escape(f"{after_label}: {after.width} × {after.height} px", quote=True),
-        caption=html.escape(caption),
-        script=_SCRIPT,
     )
-    return Slider(document, stage_width, stage_height + CAPTION_HEIGHT + 4)
+    document = _document(stage, image_width=after.width, width=stage_width, caption=caption)
+    return Slider(document, stage_width, stage_height + CONTROLS_HEIGHT)
+
+
+def grid(
+    panes: Sequence[tuple[str, Image.Image]],
+    *,
+    columns: int = GRID_COLUMNS,
+    caption: str = "",
+    box: tuple[int, int] = MAX_DISPLAY,
+) -> Slider:
+    """Images side by side in one synchronized view (zoom, pan and loupe move every pane together).
+
+    Every pane takes the first image's frame (the QA page's crops all share one size); labels are text.
+    """
+    if not panes:
+        raise ValueError("a grid needs at least one image")
+    columns = max(1, min(columns, len(panes)))
+    first = panes[0][1]
+    cell_box = ((box[0] - GRID_GAP * (columns - 1)) // columns, box[1])
+    width, height = display_size(first.size, cell_box)
+    cells = []
+    for label, image in panes:
+        display, full = renditions(image, (width, height))
+        cells.append(_GRID_CELL.format(
+            ratio=f"{width} / {height}",
+            layer=_layer("pane", display, full, f"{label}: {image.width} × {image.height} px"),
+            label=html.escape(label),
+        ))  # fmt: skip
+    grid_width = width * columns + GRID_GAP * (columns - 1)
+    stage = _GRID.format(columns=columns, width=grid_width, gap=GRID_GAP, cells="\n".join(cells))
+    rows = math.ceil(len(panes) / columns)
+    document = _document(stage, image_width=first.width, width=grid_width, caption=caption)
+    return Slider(document, grid_width, rows * height + (rows - 1) * GRID_GAP + CONTROLS_HEIGHT)
+
+
+def _layer(side: str, display: Rendition, full: Rendition | None, alt: str) -> str:
+    """One image of a stage: its display rendition, and the full one as data the script decodes on demand."""
+    extra = f' data-full="{full.uri}" data-full-width="{full.size[0]}"' if full is not None else ""
+    return (
+        f'<div class="layer {side}" data-display-width="{display.size[0]}"{extra}>'
+        f'<img class="display" alt="{html.escape(alt, quote=True)}" src="{display.uri}"></div>'
+    )
+
+
+def _document(stage: str, *, image_width: int, width: int, caption: str) -> str:
+    return _DOCUMENT.format(
+        style=_asset("compare_slider.css"),
+        image_width=image_width,
+        loupe=f"{LOUPE_MAGNIFICATION:g}",
+        stage=stage,
+        width=width,
+        caption=html.escape(caption),
+        script=_asset("compare_slider.js"),
+    )
+
+
+@cache
+def _asset(name: str) -> str:
+    """The stylesheet or the script, read once from beside this module."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def _clamp(percent: float) -> str:
@@ -115,57 +254,44 @@ def _clamp(percent: float) -> str:
 
 
 # Every resource is inline; the Content-Security-Policy makes the browser refuse anything else (no fetches).
-_TEMPLATE = """<!doctype html>
+# The style and the script are inserted as values, so their braces need no escaping.
+_DOCUMENT = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy"
       content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<style>
-  html, body {{ margin: 0; padding: 0; background: transparent; }}
-  body {{ font-family: "Source Sans Pro", "Source Sans 3", system-ui, -apple-system, "Segoe UI", sans-serif; }}
-  .compare {{
-    --pos: {start}%;
-    position: relative; width: 100%; max-width: {width}px; aspect-ratio: {ratio}; margin: 0 auto;
-    overflow: hidden; border-radius: 10px; cursor: ew-resize; user-select: none; -webkit-user-select: none;
-    touch-action: none; box-shadow: 0 1px 3px rgba(15, 23, 42, .18);
-    background-color: #ffffff;
-    background-image: conic-gradient(#dfe3ea 25%, #ffffff 0 50%, #dfe3ea 0 75%, #ffffff 0);
-    background-size: 18px 18px;
-  }}
-  .compare img {{
-    position: absolute; inset: 0; width: 100%; height: 100%; display: block;
-    pointer-events: none; -webkit-user-drag: none;
-  }}
-  .compare img.before {{ clip-path: inset(0 calc(100% - var(--pos)) 0 0); }}
-  .divider {{ position: absolute; top: 0; bottom: 0; left: var(--pos); width: 0; }}
-  .divider::before {{
-    content: ""; position: absolute; top: 0; bottom: 0; left: -1px; width: 2px; background: #ffffff;
-    box-shadow: 0 0 0 1px rgba(15, 23, 42, .35);
-  }}
-  .handle {{
-    position: absolute; top: 50%; left: 0; width: 42px; height: 42px; transform: translate(-50%, -50%);
-    border-radius: 50%; background: #ffffff; color: #0f172a; display: flex; align-items: center;
-    justify-content: center; box-shadow: 0 2px 8px rgba(15, 23, 42, .35); outline: none;
-  }}
-  .handle:focus-visible {{ box-shadow: 0 0 0 3px #ff4b4b, 0 2px 8px rgba(15, 23, 42, .35); }}
-  .handle svg {{ width: 24px; height: 24px; }}
-  .tag {{
-    position: absolute; top: 10px; padding: 3px 9px; border-radius: 6px; font-size: 13px; line-height: 18px;
-    color: #ffffff; background: rgba(15, 23, 42, .66); pointer-events: none; white-space: nowrap;
-  }}
-  .tag.before {{ left: 10px; }}
-  .tag.after {{ right: 10px; }}
-  .caption {{
-    max-width: {width}px; margin: 6px auto 0; color: #5b6472; font-size: 14px; line-height: 22px;
-    text-align: center; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
-  }}
-</style>
+<style>{style}</style>
 </head>
 <body>
-<div class="compare" id="compare" data-position="{start}">
-  <img class="after" alt="{after_alt}" src="{after}">
-  <img class="before" alt="{before_alt}" src="{before}">
+<div class="viewer" id="viewer" data-image-width="{image_width}" data-loupe="{loupe}" data-zoom="">
+{stage}
+<div class="controls" style="max-width: {width}px">
+  <div class="toolbar" role="toolbar" aria-label="Zoom">
+    <button type="button" data-action="out" aria-label="Zoom out" title="Zoom out (−)">−</button>
+    <output class="readout" aria-live="polite" aria-label="Zoom level">100%</output>
+    <button type="button" data-action="in" aria-label="Zoom in" title="Zoom in (+)">+</button>
+    <button type="button" data-action="fit" aria-label="Fit the whole image" title="Fit (0)">Fit</button>
+    <button type="button" data-action="actual" aria-label="Actual pixels: one image pixel per screen pixel"
+            title="1:1, one image pixel per screen pixel (1)">1:1</button>
+    <button type="button" data-action="loupe" aria-pressed="false" aria-label="Loupe, {loupe}× magnifier"
+            title="Loupe: {loupe}× under the pointer (L)">Loupe</button>
+  </div>
+  <div class="caption">{caption}</div>
+</div>
+<p class="keys" id="keys">Wheel or pinch to zoom, drag to pan. Keys: + and − zoom, arrows pan when zoomed, 0 fits,
+1 shows one image pixel per screen pixel, L toggles the loupe. Double-click toggles fit and 1:1.</p>
+</div>
+<script>{script}</script>
+</body>
+</html>
+"""
+
+_SLIDER_STAGE = """<div class="stage compare" id="compare" tabindex="0" role="group" data-position="{start}"
+     aria-roledescription="zoomable comparison" aria-label="Before and after comparison" aria-describedby="keys"
+     style="--pos: {start}%; max-width: {width}px; aspect-ratio: {ratio}">
+  {after}
+  {before}
   <span class="tag before">{before_label}</span>
   <span class="tag after">{after_label}</span>
   <div class="divider">
@@ -175,53 +301,15 @@ _TEMPLATE = """<!doctype html>
            stroke-linejoin="round" aria-hidden="true"><path d="M9 6l-6 6 6 6M15 6l6 6-6 6"/></svg>
     </div>
   </div>
-</div>
-<div class="caption">{caption}</div>
-<script>{script}</script>
-</body>
-</html>
-"""
+</div>"""
 
-_SCRIPT = """
-(function () {
-  var stage = document.getElementById("compare");
-  var handle = document.getElementById("handle");
-  var position = parseFloat(stage.dataset.position) || 50;
-  var dragging = false;
+_GRID = """<div class="grid" style="grid-template-columns: repeat({columns}, minmax(0, 1fr)); max-width: {width}px;
+     gap: {gap}px">
+{cells}
+</div>"""
 
-  function place(percent) {
-    position = Math.min(100, Math.max(0, percent));
-    var text = position.toFixed(1);
-    stage.style.setProperty("--pos", text + "%");
-    stage.dataset.position = text;
-    handle.setAttribute("aria-valuenow", text);
-    handle.setAttribute("aria-valuetext", Math.round(position) + "% before");
-  }
-  function follow(event) {
-    var box = stage.getBoundingClientRect();
-    if (box.width > 0) place((event.clientX - box.left) / box.width * 100);
-  }
-  stage.addEventListener("pointerdown", function (event) {
-    if (event.button !== 0) return;
-    dragging = true;
-    stage.setPointerCapture(event.pointerId);
-    follow(event);
-    handle.focus({ preventScroll: true });
-    event.preventDefault();
-  });
-  stage.addEventListener("pointermove", function (event) { if (dragging) follow(event); });
-  ["pointerup", "pointercancel", "lostpointercapture"].forEach(function (name) {
-    stage.addEventListener(name, function () { dragging = false; });
-  });
-  handle.addEventListener("keydown", function (event) {
-    var step = event.shiftKey ? 10 : 2;
-    var moves = { ArrowLeft: -step, ArrowDown: -step, ArrowRight: step, ArrowUp: step, PageDown: -10, PageUp: 10 };
-    if (event.key in moves) place(position + moves[event.key]);
-    else if (event.key === "Home") place(0);
-    else if (event.key === "End") place(100);
-    else return;
-    event.preventDefault();
-  });
-  place(position);
-})();
-"""
+_GRID_CELL = """<div class="stage pane" tabindex="0" role="group" aria-roledescription="zoomable image"
+     aria-label="{label}" aria-describedby="keys" style="aspect-ratio: {ratio}">
+  {layer}
+  <span class="tag before">{label}</span>
+</div>"""

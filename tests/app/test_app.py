@@ -4,6 +4,7 @@ options, bad uploads, queueing, the history, and that no token ever reaches a pa
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -415,8 +416,10 @@ def test_qa_page_compares_two_providers_with_crops_and_csv():
     assert "PSNR (dB)" not in rows[0]  # no reference, no PSNR against it
     [download] = app.get("download_button")
     assert download.proto.label == "Download CSV"
-    captions = [image.proto.imgs[0].caption for image in app.get("image")]
-    assert captions == ["lanczos", "local/waifu2x-photo"]  # one crop per output, side by side
+    [crops] = app.get("iframe")  # one crop per output, side by side in one zoomable view
+    labels = re.findall(r'<span class="tag before">([^<]*)</span>', crops.proto.srcdoc)
+    assert labels == ["lanczos", "local/waifu2x-photo"]
+    assert crops.proto.srcdoc.count('src="data:image/') == 2
     app.slider[0].set_value(0).run()  # the crop position applies to every output
     assert any("x 0–128" in caption.value for caption in app.caption)
     assert not app.error and not app.exception

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ CHROMIUM = os.environ.get("HDCORE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]  # fmt: skip
 SLIDER = 'iframe[title="Before and after comparison slider"]'
+CROPS = 'iframe[title="The same crop of every output, zoomed together"]'
 STEP_MS = 90_000  # generous: CI machines are shared
 PHOTO_SIZE = (160, 120)  # enhanced 4x by the local tier's fast preset in well under a second
 
@@ -157,7 +159,7 @@ def test_upload_enhance_compare_download(page: Page, app_url: str, tmp_path: Pat
 
     # The slider arrives with the run's status; the divider starts in the middle.
     stage = page.frame_locator(SLIDER).locator("#compare")
-    expect(stage).to_be_visible()
+    expect(stage).to_be_visible(timeout=STEP_MS)  # the run itself: seconds on a busy machine
     expect(page.get_by_text("Done by Local")).to_be_visible()
     assert stage_position(page) == pytest.approx(50, abs=0.5)
     images = page.frame_locator(SLIDER).locator("img")
@@ -184,9 +186,25 @@ def test_upload_enhance_compare_download(page: Page, app_url: str, tmp_path: Pat
     handle.press("ArrowRight")
     assert stage_position(page) == pytest.approx(before_keys + 4, abs=0.2)
     assert float(handle.get_attribute("aria-valuenow")) == pytest.approx(before_keys + 4, abs=0.2)
-    # Where the divider is, the before image is clipped: its visible part ends at the divider.
-    clip = page.frame_locator(SLIDER).locator("img.before").evaluate("img => getComputedStyle(img).clipPath")
+    # Where the divider is, the before layer is clipped: its visible part ends at the divider.
+    before = page.frame_locator(SLIDER).locator(".stage > .layer.before")
+    clip = before.evaluate("layer => getComputedStyle(layer).clipPath")
     assert "inset" in clip
+
+    # Zoomed to 400 % from the keyboard, both sides show the same region, as pixels; 0 fits again.
+    viewer = page.frame_locator(SLIDER)
+    viewer.locator("#compare").focus()
+    for _ in range(2):
+        viewer.locator("#compare").press("+")  # 640 CSS px show the 640 px output at 100 %: 200 %, 400 %
+    expect(viewer.locator(".readout")).to_have_text("400%")
+    transforms = [viewer.locator(f".stage > .layer.{side} img.display").evaluate("i => getComputedStyle(i).transform")
+                  for side in ("before", "after")]  # fmt: skip
+    assert transforms[0] == transforms[1] and transforms[0].startswith("matrix(4, 0, 0, 4,")
+    expect(viewer.locator(".stage > .layer.after")).to_have_class(re.compile(r"\bpixelated\b"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(SLIDER).screenshot(path=str(ARTIFACTS / "enhance-slider-400.png"))
+    viewer.locator("#compare").press("0")
+    expect(viewer.locator(".readout")).to_have_text("100%")
 
     # Put the divider back near the middle for the screenshot.
     stage.scroll_into_view_if_needed()
@@ -228,7 +246,7 @@ def test_providers_and_history_pages(page: Page, app_url: str, tmp_path: Path):
     page.locator('input[type="file"]').set_input_files(source)
     expect(page.get_by_role("button", name="Enhance")).to_be_enabled()
     page.get_by_role("button", name="Enhance").click()
-    expect(page.frame_locator(SLIDER).locator("#compare")).to_be_visible()
+    expect(page.frame_locator(SLIDER).locator("#compare")).to_be_visible(timeout=STEP_MS)
 
     page.get_by_role("link", name="Providers").click()
     expect(page.get_by_role("heading", name="Providers")).to_be_visible()
@@ -259,8 +277,12 @@ def test_qa_and_batch_pages(page: Page, app_url: str, tmp_path: Path):
     compare.click()
     expect(page.get_by_role("heading", name="1:1 detail")).to_be_visible(timeout=STEP_MS)
     expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
-    # The table's cells are painted on a canvas (their DOM copies stay hidden): the crop grid's caption shows it
-    expect(page.get_by_text("local/waifu2x-photo").filter(visible=True).first).to_be_visible()
+    # The crops of every output share one zoomable view, each pane labelled with its provider and model.
+    crops = page.frame_locator(CROPS)
+    expect(crops.locator(".stage")).to_have_count(2)
+    expect(crops.get_by_text("local/waifu2x-photo")).to_be_visible()
+    crops.locator(".stage").first.press("+")
+    expect(crops.locator(".readout")).to_have_text("200%")
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, "qa.png")
 

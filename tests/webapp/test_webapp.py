@@ -1,8 +1,7 @@
-"""hdcore.webapp and hdcore.webapp.compare_slider: every decision the Streamlit pages make, tested without Streamlit."""
+"""hdcore.webapp: every decision the Streamlit pages make, tested without Streamlit."""
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 import subprocess
@@ -17,7 +16,6 @@ import pytest
 from PIL import Image
 
 from hdcore import webapp
-from hdcore.webapp import compare_slider
 from hdcore.attempts import Attempt, Cost
 from hdcore.config import Config, known_settings
 from hdcore.engine import Engine, ProgressEvent
@@ -409,67 +407,6 @@ def test_comparison_is_built_once_per_outcome():
     assert "Before · 20×10" in slider.html and "After · 40×20 · Fast" in slider.html
     outcome._slider, outcome.source = None, None
     assert "Before · 20×10" in webapp.comparison(outcome).html  # without the upload: the output shrunk back
-
-
-# ------------------------------------------------------------------------------------------------- slider
-
-
-def data_uris(document: str) -> list[str]:
-    return re.findall(r'src="(data:[^"]+)"', document)
-
-
-def decoded(uri: str) -> Image.Image:
-    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
-
-
-def test_slider_is_self_contained_and_works_offline():
-    slider = compare_slider.slider(photo((32, 24)), photo((128, 96)), caption="a <caption>")
-    document = slider.html
-    without_images = re.sub(r'src="data:[^"]+"', 'src=""', document)
-    assert "http:" not in without_images and "https:" not in without_images and "://" not in without_images
-    assert "<link" not in document and "@import" not in document and "url(" not in document
-    assert re.findall(r'src="([^"]*)"', without_images) == ["", ""]  # the only sources: the two data URIs
-    assert "default-src 'none'" in document  # the browser itself refuses any fetch
-    uris = data_uris(document)
-    assert len(uris) == 2 and all(u.startswith("data:image/jpeg;base64,") for u in uris)
-    assert decoded(uris[0]).size == (128, 96) and decoded(uris[1]).size == (32, 24)  # after, then before
-    assert "a &lt;caption&gt;" in document
-    assert 'role="slider"' in document and 'tabindex="0"' in document and 'aria-valuenow="50"' in document
-    for handler in ("pointerdown", "pointermove", "keydown", "ArrowLeft", "Home", "End"):
-        assert handler in document
-    assert slider.width == compare_slider.MIN_DISPLAY_WIDTH and slider.height > 96
-
-
-def test_slider_keeps_transparency_over_a_checkerboard():
-    clear = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
-    slider = compare_slider.slider(clear.resize((16, 16)), clear)
-    uris = data_uris(slider.html)
-    assert all(u.startswith("data:image/png;base64,") for u in uris)
-    assert decoded(uris[0]).mode == "RGBA" and "conic-gradient" in slider.html
-    opaque = Image.new("RGBA", (8, 8), (1, 2, 3, 255))
-    assert compare_slider.data_uri(opaque).startswith("data:image/jpeg")  # all-opaque alpha carries nothing
-
-
-def test_slider_images_are_shrunk_to_display_size():
-    big = Image.new("RGB", (3000, 1000), (40, 80, 120))
-    assert compare_slider.display_size(big.size) == (1200, 400)
-    assert compare_slider.display_size((100, 50)) == (100, 50)  # never enlarged
-    slider = compare_slider.slider(big.resize((750, 250)), big)
-    assert [decoded(u).size for u in data_uris(slider.html)] == [(1200, 400), (750, 250)]
-    assert slider.width == 1200 and "aspect-ratio: 1200 / 400" in slider.html
-
-
-def test_slider_shows_16_bit_gray_without_clipping():
-    deep = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
-    assert deep.mode.startswith("I")
-    shown = compare_slider.to_display(deep)
-    assert shown.mode == "RGB" and shown.getpixel((0, 0)) == (255, 255, 255)
-    assert compare_slider.to_display(Image.new("LA", (2, 2))).mode == "RGBA"
-    assert compare_slider.to_display(Image.new("P", (2, 2))).mode == "RGB"
-
-
-def test_slider_start_position_is_clamped():
-    assert 'data-position="100"' in compare_slider.slider(photo((8, 8)), photo((16, 16)), start=250).html
 
 
 # ------------------------------------------------------------------------------------------ providers page
