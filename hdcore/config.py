@@ -32,6 +32,10 @@ DEFAULT_SPACE = "akhaliq/Real-ESRGAN"  # the seed's last-resort Space, used when
 DEFAULT_SPACE_API_NAME = "/predict"
 DEFAULT_SPACE_ARGS: tuple = ("base",)  # the seed Space's second input: the model mode
 
+# HDCORE_DATABASE_URL: the schemes that select PostgreSQL (psycopg 3 is the driver whichever is written);
+# "postgres://" is what several hosts print.
+DATABASE_URL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
 LOCAL_PRESETS = ("fast", "best")
 LOCAL_DEVICES = ("auto", "cpu", "gpu")
 
@@ -76,6 +80,7 @@ class Config:
     local_device: str = "auto"
     local_jobs: int = 1  # local upscales at once per process; more wait in line
     data_dir: str = "data"  # where the app keeps its history (SQLite); relative to the working directory
+    database_url: Secret | None = None  # a PostgreSQL URL: the history lives there instead (it holds a password)
     hf_base_url: str = DEFAULT_HF_BASE_URL
     hf_models: Mapping[int, str] = field(default_factory=lambda: dict(DEFAULT_HF_MODELS))
     replicate_base_url: str = DEFAULT_REPLICATE_BASE_URL
@@ -151,6 +156,7 @@ class Config:
             local_threads=_count("HDCORE_LOCAL_THREADS", text("HDCORE_LOCAL_THREADS"), 0, minimum=0),
             local_device=device,
             data_dir=text("HDCORE_DATA_DIR") or "data",
+            database_url=_database_url(text("HDCORE_DATABASE_URL")),
             local_jobs=_count("HDCORE_LOCAL_JOBS", text("HDCORE_LOCAL_JOBS"), 1),
             hf_base_url=(text("HDCORE_HF_BASE_URL") or DEFAULT_HF_BASE_URL).rstrip("/"),
             hf_models=hf_models,
@@ -203,6 +209,16 @@ def _prices(raw: str | None) -> dict[str, float]:
     if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in value.values()):
         raise ConfigError(message)
     return {str(k): float(v) for k, v in value.items()}
+
+
+def _database_url(raw: str | None) -> Secret | None:
+    """HDCORE_DATABASE_URL, checked for its scheme only; the message never repeats the value (it holds a password)."""
+    if raw is None:
+        return None
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme not in DATABASE_URL_SCHEMES:
+        raise ConfigError("HDCORE_DATABASE_URL must be a PostgreSQL URL: postgresql://user:password@host:port/database")
+    return Secret(raw)
 
 
 def _secret(value: str | None) -> Secret | None:

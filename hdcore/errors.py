@@ -13,7 +13,8 @@
     │   ├── TransientError           5xx, connection trouble, model loading; worth retrying later
     │   ├── BadOutput                an answer arrived but it is not a valid image of the requested size
     │   └── Cancelled                the caller abandoned the request
-    └── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
+    ├── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
+    └── HistoryError                 the history store cannot be opened, read or written; the run is unaffected
 
 Messages are one line and safe to show a user.
 """
@@ -97,3 +98,8 @@ class AllTiersFailed(HDCoreError):
         else:
             reasons = "no tier to try"
         super().__init__(f"every tier failed ({reasons})")
+
+
+class HistoryError(HDCoreError):
+    """The history store (SQLite file or PostgreSQL database) cannot be opened, read or written. The run itself
+    is unaffected: a caller warns and still delivers the image."""
