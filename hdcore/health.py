@@ -1,7 +1,7 @@
 """How each tier has been doing, from the history store: rolling figures, an adaptive Auto order, a budget guard.
 
-Three pieces, all pure functions over ``HistoryStore.attempts`` (no network, no engine state), so the app, the
-engine and the tests read the same numbers:
+Three pieces, all pure functions over the history store (its attempts, and its spend ledger for today's spend;
+no network, no engine state), so the app, the engine and the tests read the same numbers:
 
 * ``figures``       success rate, p50 / p95 latency and mean cost per provider and model over rolling windows
                     (1 h and 24 h by default), plus one row per provider over all its models (``ALL_MODELS``).
@@ -22,13 +22,12 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable, Iterable, Literal, Mapping, Sequence
 
 from .config import Config
-from .errors import ConfigError
-from .history import AttemptRow, HistoryError, HistoryStore
+from .errors import ConfigError, HistoryError
 from .prices import PriceTable
+from .store import AttemptRow, HistoryStore, open_store
 
 HOUR = 3600
 DAY = 86400
@@ -349,8 +348,7 @@ def budget_skips(
 
     A tier's cost for one image is estimated from the price table when ``models`` names the model it would run
     (``PriceTable.estimate``), else from its mean cost over the stored attempts of the last 24 h that cost
-    anything, else 0 (a free tier is never skipped for cost). Today's spend is the sum of ``cost_usd`` over the
-    attempts since midnight UTC.
+    anything, else 0 (a free tier is never skipped for cost). Today's spend is ``spent_today``.
     """
     if max_per_image is None and max_per_day is None:
         return {}
@@ -376,14 +374,9 @@ def _over_budget(estimate: float, spent: float, max_per_image: float | None, max
 
 
 def spent_today(store: HistoryStore, now: float | None = None) -> float:
-    """USD spent since midnight UTC of ``now``'s day."""
-    now = time.time() if now is None else float(now)
-    return sum(row.cost_usd for row in store.attempts(since=utc_midnight(now)) if row.time <= now)
-
-
-def utc_midnight(now: float) -> float:
-    day = datetime.fromtimestamp(now, tz=timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
+    """USD spent on ``now``'s UTC day, from the store's spend ledger: shared by every replica, open reservations
+    included, and spend recorded only as attempts (before the ledger existed) counted once."""
+    return store.spend_ledger().spent_today(now)
 
 
 def estimated_cost(
@@ -438,4 +431,4 @@ def planner_for(config: Config, env: Mapping[str, str]) -> HealthPlanner | None:
     settings = HealthSettings.from_env(env)
     if settings == HealthSettings():
         return None
-    return HealthPlanner(HistoryStore.in_folder(config.data_dir), settings, PriceTable.from_config(config))
+    return HealthPlanner(open_store(config), settings, PriceTable.from_config(config))

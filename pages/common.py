@@ -11,7 +11,7 @@ import streamlit as st
 import hdcore
 from hdcore import health, webapp
 from hdcore.errors import ConfigError, HDCoreError
-from hdcore.history import HistoryStore
+from hdcore.store import HistoryStore, open_store, store_key
 
 
 def _secrets() -> dict:
@@ -30,8 +30,9 @@ def _shared_engine(settings_key: str, _settings: dict[str, str]) -> hdcore.Engin
 
 
 @st.cache_resource(show_spinner=False)
-def _shared_history(folder: str) -> HistoryStore:
-    return HistoryStore.in_folder(folder)  # opens the SQLite file on first use, not here
+def _shared_history(key: str, _config: hdcore.Config) -> HistoryStore:
+    # Keyed by a digest: the PostgreSQL URL holds a password. Connects on first use, not here.
+    return open_store(_config)
 
 
 def settings() -> dict[str, str]:
@@ -65,7 +66,9 @@ def auto_ordering() -> health.Ordering:
 
 
 def history() -> HistoryStore:
-    return _shared_history(os.path.abspath(engine().config.data_dir))
+    """The history store the settings name: PostgreSQL with HDCORE_DATABASE_URL, else SQLite in HDCORE_DATA_DIR."""
+    config = engine().config
+    return _shared_history(store_key(config), config)
 
 
 def sidebar() -> None:

@@ -178,6 +178,19 @@ def test_daily_cap_counts_todays_spend_only(store):
     assert health.budget_skips(["replicate"], store, PRICES, None, 5.0, now=NOW + 12 * HOUR) == {}  # a new day
 
 
+def test_daily_cap_counts_each_ledger_call_once_and_the_calls_still_open(store):
+    ledger = store.spend_ledger()
+    settled = ledger.reserve("replicate", 3.0, max_per_day=5.0, now=NOW - 60)
+    ledger.settle(settled, 2.0)
+    add(store, NOW - 50, attempt("replicate", "ok", cost=2.0))  # the same call, recorded with its run
+    assert health.spent_today(store, NOW) == pytest.approx(2.0)
+
+    ledger.reserve("replicate", 2.5, max_per_day=5.0, now=NOW - 10)  # another replica's call, still running
+    assert health.spent_today(store, NOW) == pytest.approx(4.5)
+    skips = health.budget_skips(["replicate", "local"], store, PRICES, None, 5.0, now=NOW)  # estimate: $2.00
+    assert skips == {"replicate": "over the daily budget: $4.50 spent of $5.00"}
+
+
 def test_without_a_priced_model_the_estimate_comes_from_history(store):
     add(store, NOW - 60, attempt("hf", "ok", cost=0.03), attempt("local", "ok"))
     skips = health.budget_skips(["hf", "local"], store, PRICES, 0.01, None, now=NOW)

@@ -122,10 +122,9 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_runs_and_attempt
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(connection: Connection, backend: "Backend", target: int = SCHEMA_VERSION) -> int:
+def migrate(connection: Connection, backend: "Backend", target: int = SCHEMA_VERSION) -> None:
     """Bring the database to ``target`` in one transaction under the backend's schema lock (the check and the
-    change under one lock, so that racing replicas agree); returns the version found. ``connection`` must not
-    be in a transaction yet."""
+    change under one lock, so that racing replicas agree). ``connection`` must not be in a transaction yet."""
     with begin_write(connection):
         backend.lock_schema(connection)
         found = backend.schema_version(connection)
@@ -135,4 +134,3 @@ def migrate(connection: Connection, backend: "Backend", target: int = SCHEMA_VER
             step(connection)
         if found < target:
             backend.set_schema_version(connection, target)
-    return found
