@@ -3,6 +3,9 @@ message, repr or warning may ever show."""
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 import pytest
 
 from hdcore import webapp
@@ -67,6 +70,23 @@ def test_a_run_the_database_could_not_take_is_still_delivered_with_a_warning() -
     assert outcome.ok and outcome.result.image.size == (16, 16)
     assert warning.startswith("This run was not saved to the history: cannot open history at postgresql://")
     assert_safe_one_line(warning)
+
+
+def test_neither_the_logs_nor_a_printed_traceback_hold_the_password(postgres_cluster, postgres_url, caplog) -> None:
+    for logger in ("sqlalchemy", "psycopg"):  # at their most talkative (SQLAlchemy sets itself to WARNING)
+        caplog.set_level(logging.DEBUG, logger=logger)
+    with open_store(postgres_url) as store:
+        record(store, "logged")
+        store.runs()
+    failures = []
+    for url in (postgres_cluster.url("nowhere"), postgres_cluster.url(password="wrong-" + PASSWORD[::-1])):
+        with pytest.raises(HistoryError) as caught:
+            open_store(url).count()
+        failures.append("".join(traceback.format_exception(caught.value)))  # the whole chain, as a log would print it
+
+    assert caplog.records and "hdcore_test" in caplog.text  # the logs were on, and saw the database
+    for text in (caplog.text, *failures):
+        assert PASSWORD not in text and PASSWORD[::-1] not in text
 
 
 def test_a_wrong_password_is_named_without_showing_either_password(postgres_cluster) -> None:
