@@ -134,8 +134,8 @@ def postgres_cluster():
 
 @pytest.fixture
 def postgres_url(postgres_cluster) -> str:
-    """The URL (with its password) of a new, empty database on the session's server."""
-    return postgres_cluster.create_database()
+    """The URL (with its password) of a new, empty schema on the session's server: an empty database to the store."""
+    return postgres_cluster.create_schema()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

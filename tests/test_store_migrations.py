@@ -168,25 +168,45 @@ def test_a_failed_migration_changes_nothing_and_the_next_start_completes_it(stor
         assert store.spend_ledger().spent_today(LATER_THAT_DAY) == pytest.approx(0.25)
 
 
-def test_replicas_starting_at_once_on_an_empty_database_all_start(store_location) -> None:
-    counts = run_together(open_store_at_once, [(str(store_location),) for _ in range(3)])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request, tmp_path):
+    """A folder for a new SQLite file, or a whole new PostgreSQL database (not just a schema)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "data")
+    return request.getfixturevalue("postgres_cluster").create_database()
+
+
+def test_replicas_starting_at_once_on_an_empty_database_all_start(new_database: str) -> None:
+    counts = run_together(open_store_at_once, [(new_database,) for _ in range(3)])
 
     assert counts == [0, 0, 0]
-    engine = backend_of(store_location).create_engine()
+    backend = backend_of(new_database)
+    engine = backend.create_engine()
     with engine.begin() as connection:
-        assert backend_of(store_location).schema_version(connection) == SCHEMA_VERSION
+        assert backend.schema_version(connection) == SCHEMA_VERSION
     engine.dispose()
 
 
-def test_postgresql_keeps_one_schema_version_row(postgres_url: str) -> None:
-    with open_store(postgres_url) as store:
+def test_postgresql_keeps_one_schema_version_row(postgres_cluster) -> None:
+    url = postgres_cluster.create_database()
+    with open_store(url) as store:
         store.count()
-    with open_store(postgres_url) as store:  # a second start migrates nothing
+    with open_store(url) as store:  # a second start migrates nothing
         store.count()
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(url) as connection:
         assert connection.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
     assert {name for (name,) in tables} == {"runs", "attempts", "spend_ledger", "schema_version"}
+
+
+def test_a_schema_named_in_the_url_holds_the_tables_and_nothing_else_does(postgres_cluster, postgres_url) -> None:
+    with open_store(postgres_url) as store:  # ?options=-csearch_path=<schema>: as a shared database would use
+        store.count()
+    schema = postgres_url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgres_cluster.url("hdcore_test")) as connection:
+        query = "SELECT schemaname, tablename FROM pg_tables WHERE tablename = 'runs'"
+        found = connection.execute(query).fetchall()
+    assert (schema, "runs") in found and ("public", "runs") not in found
 
 
 def test_a_postgresql_database_from_a_newer_schema_is_refused(postgres_url: str) -> None:

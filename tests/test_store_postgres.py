@@ -97,13 +97,13 @@ def test_a_wrong_password_is_named_without_showing_either_password(postgres_clus
     assert_safe_one_line(str(caught.value), wrong)
 
 
-def test_a_password_in_the_query_is_hidden_too(postgres_cluster, postgres_url: str) -> None:
-    database = postgres_url.rsplit("/", 1)[1]
-    url = f"postgres://postgres@127.0.0.1:{postgres_cluster.port}/{database}?password={PASSWORD}&connect_timeout=5"
+def test_a_password_in_the_query_is_hidden_too(postgres_url: str) -> None:
+    url = postgres_url.replace(f"postgresql://postgres:{PASSWORD}@", "postgres://postgres@")
+    url += f"&password={PASSWORD}&connect_timeout=5"
     with open_store(url) as store:
         assert store.count() == 0  # postgres:// works, and so does libpq's ?password=
         assert PASSWORD not in repr(store) and PASSWORD not in store.location
-    broken = url.replace(f"/{database}?", "/no_such_database?")
+    broken = url.replace("/hdcore_test?", "/no_such_database?")
     with pytest.raises(HistoryError, match='database "no_such_database" does not exist') as caught:
         open_store(broken).count()
     assert_safe_one_line(str(caught.value))
@@ -112,7 +112,7 @@ def test_a_password_in_the_query_is_hidden_too(postgres_cluster, postgres_url: s
 def test_where_a_store_is_shows_everything_but_the_password(postgres_url: str) -> None:
     config = Config.from_env({"HDCORE_DATABASE_URL": postgres_url})
     store = open_store(config)
-    assert store.location == postgres_url.replace(PASSWORD, "***")
+    assert store.location == postgres_url.split("?")[0].replace(PASSWORD, "***")  # the query may hold one too
     assert store.path is None
     for text in (repr(store), str(store), repr(config), store_key(config)):
         assert PASSWORD not in text
