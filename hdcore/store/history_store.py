@@ -114,7 +114,7 @@ class HistoryStore:
 
     def _insert_run(self, row: dict, when: float, tried: Sequence[Attempt]) -> int:
         with self._database.transaction("write history", write=True) as connection:
-            run_id = int(connection.execute(runs.insert().values(**row)).inserted_primary_key[0])
+            run_id = int(connection.execute(runs.insert(), row).inserted_primary_key[0])
             if tried:
                 connection.execute(attempts.insert(), [_attempt_row(run_id, when, a) for a in tried])
         return run_id
