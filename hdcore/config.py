@@ -147,6 +147,19 @@ def secret(variable: str, raw: str) -> Secret:
     return Secret(raw)
 
 
+# HDCORE_DATABASE_URL: the schemes that select PostgreSQL (psycopg 3 is the driver whichever is written);
+# "postgres://" is what several hosts print.
+DATABASE_URL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def database_url(variable: str, raw: str) -> Secret:
+    """A PostgreSQL URL, checked for its scheme only; the message never repeats the value (it holds a password)."""
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme not in DATABASE_URL_SCHEMES:
+        raise ConfigError(f"{variable} must be a PostgreSQL URL: postgresql://user:password@host:port/database")
+    return Secret(raw)
+
+
 def json_list(variable: str, raw: str) -> tuple:
     try:
         value = json.loads(raw)
@@ -245,7 +258,7 @@ ORDER = Setting("HDCORE_ORDER", order, None, "the Auto chain, e.g. hf,replicate,
 MAX_INPUT_PIXELS = Setting("HDCORE_MAX_INPUT_PIXELS", whole(1, MAX_PIXELS), DEFAULT_MAX_INPUT_PIXELS)
 MAX_OUTPUT_PIXELS = Setting("HDCORE_MAX_OUTPUT_PIXELS", whole(1, MAX_PIXELS), DEFAULT_MAX_OUTPUT_PIXELS)
 DATA_DIR = Setting("HDCORE_DATA_DIR", text, "data", "where the app keeps its history")
-DATABASE_URL = Setting("HDCORE_DATABASE_URL", secret, None, "postgresql://... for a history shared by replicas")
+DATABASE_URL = Setting("HDCORE_DATABASE_URL", database_url, None, "postgresql://... for a history shared by replicas")
 PRICES = Setting("HDCORE_PRICES", json_prices, None, "price-table overrides (USD)")
 BREAKER_FAILURES = Setting("HDCORE_BREAKER_FAILURES", whole(1, 1000), 5)
 BREAKER_COOLDOWN = Setting("HDCORE_BREAKER_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 30.0)

@@ -110,4 +110,5 @@ class AllTiersFailed(HDCoreError):
 
 
 class HistoryError(HDCoreError):
-    """The history store cannot be opened, read or written. The run itself is unaffected."""
+    """The history store (SQLite file or PostgreSQL database) cannot be opened, read or written. The run itself
+    is unaffected: a caller warns and still delivers the image."""

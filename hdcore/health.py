@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .config import BudgetSettings, Config, OrderSettings
-from .engine.budget import utc_midnight
 from .engine.hedging import percentile
 from .errors import HistoryError
-from .history import AttemptRow, HistoryStore
+from .store import AttemptRow, HistoryStore
 from .text import usd
 
 HOUR = 3600
@@ -279,9 +278,9 @@ def window_text(window_s: int) -> str:
 
 
 def spent_today(store: HistoryStore, now: float | None = None) -> float:
-    """USD spent since midnight UTC of ``now``'s day, from the stored attempts."""
-    now = time.time() if now is None else float(now)
-    return sum(row.cost_usd for row in store.attempts(since=utc_midnight(now)) if row.time <= now)
+    """USD spent since midnight UTC of ``now``'s day: the store's spend ledger (settled costs and open holds,
+    and any paid attempt recorded without a hold)."""
+    return store.spend_ledger().spent_today(now)
 
 
 def mean_paid_cost(store: HistoryStore, provider: str, now: float | None = None) -> float | None:

@@ -11,7 +11,7 @@ import streamlit as st
 import hdcore
 from hdcore import health, webapp
 from hdcore.errors import ConfigError, HDCoreError
-from hdcore.history import HistoryStore
+from hdcore.store import HistoryStore, open_store, store_key
 
 
 def _secrets() -> dict:
@@ -26,13 +26,15 @@ def _secrets() -> dict:
 def _shared_engine(settings_key: str, _settings: dict[str, str]) -> hdcore.Engine:
     # One engine per configuration for the whole process: every session shares its providers, and the local
     # tier's models (loaded once per process) and job gate (HDCORE_LOCAL_JOBS) behind it.
+    # The history store is shared too: its spend ledger holds the daily cap for every session (and replica).
     config = webapp.load_config(_settings)
-    return webapp.build_engine(_settings, _shared_history(os.path.abspath(config.data_dir)))
+    return webapp.build_engine(_settings, _shared_history(store_key(config), config))
 
 
 @st.cache_resource(show_spinner=False)
-def _shared_history(folder: str) -> HistoryStore:
-    return HistoryStore.in_folder(folder)  # opens the SQLite file on first use, not here
+def _shared_history(key: str, _config: hdcore.Config) -> HistoryStore:
+    # Keyed by a digest: the PostgreSQL URL holds a password. Connects on first use, not here.
+    return open_store(_config)
 
 
 def settings() -> dict[str, str]:
@@ -57,7 +59,9 @@ def auto_ordering() -> health.Ordering:
 
 
 def history() -> HistoryStore:
-    return _shared_history(os.path.abspath(engine().config.data_dir))
+    """The history store the settings name: PostgreSQL with HDCORE_DATABASE_URL, else SQLite in HDCORE_DATA_DIR."""
+    config = engine().config
+    return _shared_history(store_key(config), config)
 
 
 def sidebar() -> None:

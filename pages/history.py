@@ -1,4 +1,5 @@
-"""History: every run of this deployment, from the persistent store (SQLite in HDCORE_DATA_DIR)."""
+"""History: every run of this deployment, from the persistent store (SQLite in HDCORE_DATA_DIR, or the PostgreSQL
+database of HDCORE_DATABASE_URL, shared by every replica)."""
 
 import streamlit as st
 

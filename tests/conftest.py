@@ -131,3 +131,29 @@ def closed_breakers():
     yield
     process_breakers.clear()
     process_ledger.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A real PostgreSQL server for the whole session (see tests/postgres_cluster.py), always torn down."""
+    from tests.postgres_cluster import PostgresCluster
+
+    cluster = PostgresCluster.create()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> str:
+    """The URL (with its password) of a new, empty schema on the session's server: an empty database to the store."""
+    return postgres_cluster.create_schema()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path):
+    """What ``open_store`` takes, once per backend: a folder for a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "data"
+    return request.getfixturevalue("postgres_url")

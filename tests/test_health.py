@@ -170,6 +170,18 @@ def test_an_unpriced_tiers_cost_is_its_mean_paid_attempt_of_the_last_day(store):
     assert health.mean_paid_cost(store, "local", NOW) is None  # free: nothing paid to average
 
 
+def test_todays_spend_counts_each_ledger_call_once_and_the_calls_still_open(store):
+    ledger = store.spend_ledger()
+    settled = ledger.reserve("replicate", 3.0, max_per_day=5.0, now=NOW - 60)
+    ledger.settle(settled, 2.0)
+    add(store, NOW - 50, attempt("replicate", "ok", cost=2.0))  # the same call, recorded with its run
+    assert health.spent_today(store, NOW) == pytest.approx(2.0)
+
+    ledger.reserve("replicate", 2.5, max_per_day=5.0, now=NOW - 10)  # another replica's call, still running
+    assert health.spent_today(store, NOW) == pytest.approx(4.5)
+    assert ledger.reserve("replicate", 2.0, max_per_day=5.0, now=NOW) is None  # $4.50 + $2.00 would pass $5
+
+
 # ----------------------------------------------------------------------------------------------- the page
 
 

@@ -1,13 +1,10 @@
-"""The history store: round trips, ordering, filters, persistence, WAL, concurrent writers, thumbnails, errors."""
+"""The history store, against both backends (a SQLite file, and a real PostgreSQL server): round trips, ordering,
+filters, hostile and oversized values, concurrent writers; then the SQLite file itself (WAL, errors), thumbnails."""
 
 from __future__ import annotations
 
 import io
-import os
 import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -26,10 +23,11 @@ from hdcore.history import (
     HistoryError,
     HistoryStore,
     RunRecord,
+    open_store,
     thumbnail_png,
 )
+from tests.store_workers import run_together, write_runs
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000.0
 
 
@@ -65,8 +63,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with HistoryStore(tmp_path / "data" / HISTORY_FILE) as opened:
+def store(store_location):
+    with open_store(store_location) as opened:
         yield opened
 
 
@@ -156,6 +154,71 @@ def test_attempts_filters_and_ordering(store: HistoryStore) -> None:
     assert store.attempts(provider="nobody") == []
 
 
+HOSTILE_NAMES = [
+    "chat 🐱 été.png",
+    "'); DROP TABLE runs; --.png",
+    'quote " back\\slash %s %(x)s ? :name $1.png',
+    "right-to-left \u202egnp.exe",
+    "new\nline\ttab.png",
+    "日本語の写真.jpg",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_and_reasons_are_stored_verbatim(store: HistoryStore, name: str) -> None:
+    attempt = Attempt(1, "local", name, "error", f"failed on {name}", 0.5)
+    store.record_failure(AllTiersFailed([attempt]), input_size=(8, 8), scale=2, source_name=name, when=T0)
+
+    [run] = store.runs()
+    assert run.source_name == name
+    assert (run.attempts[0].model, run.attempts[0].reason) == (name, f"failed on {name}")
+    assert store.count() == 1  # the table is still there
+
+
+def test_text_neither_database_can_hold_becomes_a_replacement_character(store: HistoryStore) -> None:
+    store.record_failure(InvalidImage("bad"), input_size=(1, 1), scale=2, source_name="nul\x00and\udcff.png")
+    assert store.runs()[0].source_name == "nul\ufffdand\ufffd.png"
+
+
+def test_oversized_values_are_cut_to_their_bound(store: HistoryStore) -> None:
+    huge = Attempt(1, "p" * 10_000, "m" * 10_000, "error", "r" * 100_000, float("nan"), float("inf"))
+    store.record_failure(AllTiersFailed([huge]), input_size=(8, 8), scale=2, source_name="n" * 10_000, when=T0)
+
+    [run] = store.runs()
+    [attempt] = run.attempts
+    assert len(run.source_name) == len(attempt.provider) == len(attempt.model) == 255
+    assert run.source_name.endswith("n…") and len(attempt.reason) == 2000 and len(run.error) == 2000
+    assert (attempt.latency_s, attempt.cost_usd, run.cost_usd) == (0.0, 0.0, 0.0)  # not numbers: stored as 0
+
+
+def test_thumbnails_are_stored_byte_for_byte(store: HistoryStore) -> None:
+    result = make_result()
+    store.record_result(result, when=T0)
+    assert store.runs()[0].thumbnail == thumbnail_png(result.image)
+
+
+def test_many_runs_come_back_with_their_own_attempts(store: HistoryStore) -> None:
+    for i in range(1200):  # over the 500 run ids read per query
+        store.record_failure(AllTiersFailed([timed_out(1, f"p{i}")]), input_size=(8, 8), scale=2, when=T0 + i)
+    runs = store.runs(limit=2000)
+    assert len(runs) == 1200 and runs[0].time == T0 + 1199
+    assert all(run.attempts[0].provider == f"p{int(run.time - T0)}" for run in runs)
+
+
+def test_runs_survive_a_new_store(store_location) -> None:
+    first = open_store(store_location)
+    run_id = first.record_result(make_result(), source_name="kept.png", when=T0)
+    also_open = open_store(store_location)  # a second session, while the first is still open
+    assert [run.id for run in also_open.runs()] == [run_id]
+    first.close()
+    also_open.close()
+
+    reopened = open_store(store_location)
+    [run] = reopened.runs()
+    assert (run.id, run.source_name, len(run.attempts)) == (run_id, "kept.png", 2)
+    reopened.close()
+
+
 # ---------------------------------------------------------------------------------------------- the file
 
 
@@ -174,20 +237,6 @@ def test_in_folder_uses_the_history_file(tmp_path: Path) -> None:
     assert Path(store.path) == tmp_path / "data" / HISTORY_FILE
 
 
-def test_runs_survive_a_new_store(tmp_path: Path) -> None:
-    first = HistoryStore.in_folder(tmp_path)
-    run_id = first.record_result(make_result(), source_name="kept.png", when=T0)
-    also_open = HistoryStore.in_folder(tmp_path)  # a second session, while the first is still open
-    assert [run.id for run in also_open.runs()] == [run_id]
-    first.close()
-    also_open.close()
-
-    reopened = HistoryStore.in_folder(tmp_path)
-    [run] = reopened.runs()
-    assert (run.id, run.source_name, len(run.attempts)) == (run_id, "kept.png", 2)
-    reopened.close()
-
-
 def test_close_then_use_again_reopens(store: HistoryStore) -> None:
     store.record_result(make_result(), when=T0)
     store.close()
@@ -195,8 +244,9 @@ def test_close_then_use_again_reopens(store: HistoryStore) -> None:
     assert store.count() == 2
 
 
-def test_file_is_in_wal_mode_with_schema_version_and_indexes(store: HistoryStore) -> None:
-    store.record_result(make_result(), when=T0)
+def test_file_is_in_wal_mode_with_schema_version_and_indexes(tmp_path: Path) -> None:
+    with HistoryStore.in_folder(tmp_path) as store:
+        store.record_result(make_result(), when=T0)
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -219,27 +269,19 @@ def test_threads_sharing_one_store_lose_nothing(store: HistoryStore) -> None:
     assert_all_rows_present(store, {f"thread{t}-{i}" for t in range(4) for i in range(25)})
 
 
-def test_threads_and_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared" / HISTORY_FILE  # not created yet: the writers also race to create the schema
-    go = tmp_path / "go"
-    processes = [start_writer_process(path, f"proc{p}", tmp_path / f"ready{p}", go) for p in range(2)]
-    try:
-        wait_for_files([tmp_path / "ready0", tmp_path / "ready1"], processes)
-        go.touch()
-        write_from_threads(lambda: HistoryStore(path), threads=4, records=25)  # each thread its own connection
-        for process in processes:
-            _, stderr = process.communicate(timeout=60)
-            assert process.returncode == 0, stderr
-    finally:
-        for process in processes:
-            if process.poll() is None:  # only after a failure above: never leave a writer behind
-                process.kill()
-                process.wait()
+def test_threads_and_processes_writing_at_once_lose_nothing(store_location) -> None:
+    # Nothing is created yet: the writers also race to create the schema.
+    where = str(store_location)
+    run_together(
+        write_runs,
+        [(where, f"proc{p}", 20) for p in range(2)],
+        here=lambda: write_from_threads(lambda: open_store(where), threads=4, records=25),  # a store per thread
+    )
 
     expected = {f"thread{t}-{i}" for t in range(4) for i in range(25)} | {
         f"proc{p}-{i}" for p in range(2) for i in range(20)
     }
-    with HistoryStore(path) as reader:
+    with open_store(where) as reader:
         assert_all_rows_present(reader, expected)
 
 
@@ -262,46 +304,6 @@ def write_from_threads(store_for_thread, *, threads: int, records: int) -> None:
     for worker in workers:
         worker.join(timeout=60)
     assert errors == []
-
-
-WRITER_SCRIPT = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from hdcore.attempts import Attempt
-    from hdcore.errors import AllTiersFailed
-    from hdcore.history import HistoryStore
-
-    path, tag, ready, go = sys.argv[1:5]
-    store = HistoryStore(path)
-    Path(ready).touch()
-    deadline = time.time() + 60
-    while not Path(go).exists() and time.time() < deadline:
-        time.sleep(0.002)
-    for i in range(20):
-        failure = AllTiersFailed([Attempt(1, tag, None, "error", "boom"), Attempt(2, tag, None, "timeout", "slow")])
-        store.record_failure(failure, input_size=(8, 8), scale=2, source_name=f"{tag}-{i}")
-    store.close()
-    """
-)
-
-
-def start_writer_process(path: Path, tag: str, ready: Path, go: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-c", WRITER_SCRIPT, str(path), tag, str(ready), str(go)],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_files(paths: list[Path], processes: list[subprocess.Popen], timeout_s: float = 60) -> None:
-    deadline = time.time() + timeout_s
-    while not all(path.exists() for path in paths):
-        assert all(process.poll() is None for process in processes), "a writer process died before starting"
-        assert time.time() < deadline, "writer processes did not start"
-        time.sleep(0.01)
 
 
 def assert_all_rows_present(store: HistoryStore, expected_names: set[str]) -> None:

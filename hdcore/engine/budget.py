@@ -11,6 +11,7 @@ billed.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ from typing import Callable, Protocol
 
 from ..attempts import Cost
 from ..config import BudgetSettings
+from ..errors import HistoryError
 from ..text import usd
 
 DAY = 86_400
+log = logging.getLogger(__name__)
 
 
 class SpendLedger(Protocol):
@@ -114,10 +117,13 @@ class BudgetGuard:
             return Verdict(f"over the per-image budget: about {usd(amount)} a run, the cap is {usd(cap)}")
         if settings.max_per_day is None:
             return Verdict(estimate_usd=amount)
-        hold = self.ledger.reserve(provider, amount, settings.max_per_day)
-        if hold is None:
-            spent = self.ledger.spent_today()
-            return Verdict(f"over the daily budget: {usd(spent)} spent of {usd(settings.max_per_day)}")
+        try:
+            hold = self.ledger.reserve(provider, amount, settings.max_per_day)
+            if hold is None:
+                spent = self.ledger.spent_today()
+                return Verdict(f"over the daily budget: {usd(spent)} spent of {usd(settings.max_per_day)}")
+        except HistoryError as error:  # a shared ledger out of reach: a paid call that cannot be counted is not made
+            return Verdict(f"the daily budget cannot be checked ({error})")
         return Verdict(hold=hold, estimate_usd=amount)
 
     def would_skip(self, provider: str, estimate: Cost) -> str:
@@ -127,14 +133,21 @@ class BudgetGuard:
             return ""
         if settings.max_per_image is not None and amount > settings.max_per_image:
             return f"over the per-image budget: about {usd(amount)} a run, the cap is {usd(settings.max_per_image)}"
-        spent = self.ledger.spent_today()
+        try:
+            spent = self.ledger.spent_today()
+        except HistoryError:
+            return "the daily budget cannot be checked"
         if settings.max_per_day is not None and spent + amount > settings.max_per_day:
             return f"over the daily budget: {usd(spent)} spent of {usd(settings.max_per_day)}"
         return ""
 
     def settle(self, verdict: Verdict, usd_spent: float) -> None:
-        if verdict.hold is not None:
+        if verdict.hold is None:
+            return
+        try:
             self.ledger.settle(verdict.hold, usd_spent)
+        except HistoryError as error:  # the hold keeps counting at its estimate: the cap stays on the safe side
+            log.warning("could not settle a budget hold: %s", error)
 
     def _amount(self, provider: str, estimate: Cost) -> float:
         if estimate.kind != "none":

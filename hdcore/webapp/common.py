@@ -57,10 +57,12 @@ def load_config(settings: Mapping[str, str]) -> Config:
 
 
 def build_engine(settings: Mapping[str, str], store: HistoryStore | None = None) -> Engine:
-    """The app's engine: the settings' config, and the history planner when an adaptive order or a cost cap is
-    asked for (so the Auto chain the Health page explains is the one that runs)."""
+    """The app's engine: the settings' config, the history planner when an adaptive order or a cost cap is asked
+    for (so the Auto chain the Health page explains is the one that runs), and the store's spend ledger, so the
+    daily cap counts every session's and every replica's paid calls."""
     config = load_config(settings)
-    return Engine(config, planner=health.planner_for(config, store))
+    ledger = store.spend_ledger() if store is not None else None
+    return Engine(config, planner=health.planner_for(config, store), ledger=ledger)
 
 
 def redact(text: str, config: Config | None) -> str:

@@ -270,6 +270,29 @@ def test_runs_are_listed_on_the_history_page():
     assert metrics(app)["Runs recorded"] == "2"
 
 
+def test_with_a_database_url_the_history_is_the_one_every_replica_shares(monkeypatch, tmp_path, postgres_url):
+    from hdcore.errors import InvalidImage
+    from hdcore.store import open_store
+    from tests.postgres_cluster import PASSWORD
+
+    monkeypatch.setenv("HDCORE_DATABASE_URL", postgres_url)
+    with open_store(postgres_url) as other_replica:
+        other_replica.record_failure(InvalidImage("not an image"), input_size=(8, 8), scale=2, source_name="theirs.png")
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "lanczos")
+    enhance(app)
+    app.switch_page("pages/history.py")
+    app.run()
+
+    assert not app.exception and not app.warning
+    assert [row["Source"] for row in app.dataframe[0].value.to_dict("records")] == ["astronaut.png", "theirs.png"]
+    with open_store(postgres_url) as other_replica:
+        assert other_replica.count() == 2
+    assert not (tmp_path / "data").exists()  # nothing went to the SQLite default
+    assert PASSWORD not in rendered_text(app)
+
+
 def test_an_unwritable_history_still_delivers_the_image(monkeypatch, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")

@@ -1,0 +1,136 @@
+"""The tables, in SQLAlchemy Core, and the migrations that bring any older database up to ``SCHEMA_VERSION``.
+
+    runs          one row per run (success or failure), with a small PNG thumbnail (BLOB / bytea)
+    attempts      one row per tier tried, with its run's id; indexed by time and provider so rolling health
+                  figures per provider (last hour, last day) stay cheap
+    spend_ledger  one row per paid call: the amount held before the call, the amount it cost once it ended
+                  (schema 2; filled from the attempts' costs when an older database is migrated)
+
+The same definitions serve SQLite and PostgreSQL. ``MIGRATIONS[i]`` takes a database from version i to i + 1;
+``migrate`` runs them at start under the backend's schema lock, so replicas starting at once agree. A migration
+that one day changes an existing table keeps that table's earlier definition inside its own step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    select,
+)
+
+from .backends import begin_write
+
+if TYPE_CHECKING:
+    from .backends import Backend
+
+metadata = MetaData()
+
+# sqlite_autoincrement: ids are never reused, as schema 1 files (written as raw SQL) already promise.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Double, nullable=False),
+    Column("source_name", Text, nullable=False, server_default=""),
+    Column("input_width", Integer, nullable=False),
+    Column("input_height", Integer, nullable=False),
+    Column("scale", Integer, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("provider", Text),
+    Column("model", Text),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("cost_usd", Double, nullable=False, server_default="0"),
+    Column("latency_s", Double, nullable=False, server_default="0"),
+    Column("thumbnail", LargeBinary),
+    Index("runs_by_time", "time"),
+    sqlite_autoincrement=True,
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("model", Text),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("latency_s", Double, nullable=False, server_default="0"),
+    Column("cost_usd", Double, nullable=False, server_default="0"),
+    Column("cost_kind", Text, nullable=False, server_default="none"),
+    Index("attempts_by_run", "run_id"),
+    Index("attempts_by_time", "time"),
+    Index("attempts_by_provider_time", "provider", "time"),
+    sqlite_autoincrement=True,
+)
+
+spend_ledger = Table(
+    "spend_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Double, nullable=False),  # when the hold was taken: the UTC day it counts on
+    Column("provider", Text, nullable=False),
+    Column("reserved_usd", Double, nullable=False),
+    Column("settled_usd", Double),  # None while the call is open: the hold counts instead
+    Column("settled_time", Double),
+    Index("spend_ledger_by_time", "time"),
+    sqlite_autoincrement=True,
+)
+
+ATTEMPT_COLUMNS = (
+    attempts.c.run_id, attempts.c.time, attempts.c.tier, attempts.c.provider, attempts.c.model,
+    attempts.c.outcome, attempts.c.reason, attempts.c.latency_s, attempts.c.cost_usd, attempts.c.cost_kind,
+)  # fmt: skip
+
+
+class NewerSchema(Exception):
+    """The database was written by a newer hdcore; this one must not touch it."""
+
+
+def _create_runs_and_attempts(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[runs, attempts], checkfirst=False)
+
+
+def _add_spend_ledger(connection: Connection) -> None:
+    """The ledger, seeded with every cost already recorded, settled: a day that began before the upgrade keeps
+    its spend, and from then on the ledger alone is never smaller than the attempts (see ``ledger``)."""
+    spend_ledger.create(connection, checkfirst=False)
+    paid = select(attempts.c.time, attempts.c.provider, attempts.c.cost_usd, attempts.c.cost_usd, attempts.c.time)
+    connection.execute(
+        spend_ledger.insert().from_select(
+            ["time", "provider", "reserved_usd", "settled_usd", "settled_time"],
+            paid.where(attempts.c.cost_usd > 0).order_by(attempts.c.id),
+        )
+    )
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_runs_and_attempts, _add_spend_ledger)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(connection: Connection, backend: "Backend", target: int = SCHEMA_VERSION) -> None:
+    """Bring the database to ``target`` in one transaction under the backend's schema lock (the check and the
+    change under one lock, so that racing replicas agree). ``connection`` must not be in a transaction yet."""
+    with begin_write(connection):
+        backend.lock_schema(connection)
+        found = backend.schema_version(connection)
+        if found > SCHEMA_VERSION:
+            raise NewerSchema(f"written by a newer hdcore (schema {found}; this one knows {SCHEMA_VERSION})")
+        for step in MIGRATIONS[found:target]:
+            step(connection)
+        if found < target:
+            backend.set_schema_version(connection, target)
