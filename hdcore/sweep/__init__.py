@@ -10,12 +10,12 @@ inputs), ``run`` (the loop), ``scores`` with ``niqe`` (the figures), ``results``
 (aggregates and comparisons), ``files`` (the output folder), ``report`` (HTML), ``command`` (the CLI).
 """
 
-from .leaderboard import compare, format_table, leaderboard
+from .leaderboard import compare, format_table
 from .report import render, write_report
 from .results import BASELINE, COLUMNS, SweepResult, SweepRow
 from .run import SweepProgress, find_references, run_sweep
 
 __all__ = [
     "BASELINE", "COLUMNS", "SweepProgress", "SweepResult", "SweepRow", "compare", "find_references",
-    "format_table", "leaderboard", "render", "run_sweep", "write_report",
+    "format_table", "render", "run_sweep", "write_report",
 ]

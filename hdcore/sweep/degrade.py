@@ -96,7 +96,9 @@ def image_seed(reference: np.ndarray, scale: int, seed: int) -> int:
     return int.from_bytes(digest.digest()[:8], "little")
 
 
-def realistic_degrade(reference: np.ndarray, scale: int, seed: int, settings: RealisticSettings = RealisticSettings()) -> np.ndarray:
+def realistic_degrade(
+    reference: np.ndarray, scale: int, seed: int, settings: RealisticSettings = RealisticSettings()
+) -> np.ndarray:
     """Real-ESRGAN's second-order degradation (see the module docstring), drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     target = (reference.shape[1] // scale, reference.shape[0] // scale)

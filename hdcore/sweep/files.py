@@ -6,8 +6,8 @@
     crops/<image id>/x<scale>/*.png     the same detail of the reference, the bicubic baseline and each entry
 
 Every file is written to a temporary name and renamed, so a run killed mid-write leaves the previous complete
-file. The results are rewritten after every row: 2,000 rows take ~25 ms to write (both files), against the
-~0.1-1 s a row takes to upscale and score, so a killed run loses at most the row it was on.
+file. The sweep rewrites the results as rows complete (``run.WRITE_SHARE``), so a killed run loses at most
+the last second or so of rows.
 
 CSV cells that are text and begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
 ``'``, so a spreadsheet shows them instead of running them as formulas (reference names come from users); a

@@ -59,7 +59,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(np.asarray(image, dtype=np.float64) + 0.5), 0, 255).astype(np.uint8)
 
 
-def contributions(in_length: int, out_length: int, scale: float, antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    in_length: int, out_length: int, scale: float, antialias: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """For each output position, the weights of the input pixels it is made of, and their (0-based) indices.
 
     Both are ``out_length`` x P arrays; every row of weights sums to 1, and indices beyond the image are

@@ -64,7 +64,7 @@ class NiqeModel:
                 "patches": self.patches, "mean": self.mean.tolist(), "covariance": self.covariance.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict) -> "NiqeModel":
+    def from_json(cls, data: dict) -> NiqeModel:
         mean = np.asarray(data["mean"], dtype=np.float64)
         covariance = np.asarray(data["covariance"], dtype=np.float64)
         if mean.shape != (FEATURES,) or covariance.shape != (FEATURES, FEATURES):

@@ -13,7 +13,7 @@ import base64
 import html
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import files
 from .leaderboard import label
@@ -109,7 +109,8 @@ def _failure_list(rows: Sequence[SweepRow]) -> str:
             reasons[key] = reasons.get(key, 0) + 1
     if not reasons:
         return ""
-    items = "".join(f"<li>{_e(entry)}: {_e(reason)} ({count}x)</li>" for (entry, reason), count in reasons.items())
+    items = "".join(f"<li>{_e(entry)}: {_e(reason)} ({count}x)</li>"
+                    for (entry, reason), count in reasons.items())
     return f"<p>Failed calls:</p><ul class='failed'>{items}</ul>"
 
 
@@ -141,34 +142,38 @@ def _chart(lines: Sequence[dict[str, Any]], name: str, title: str, digits: int, 
     top = max(highs + values) or 1.0
     floor = 0.0 if lower_better else max(0.0, min(lows) - 0.1 * (top - min(lows)))
     span = (top - floor) or 1.0
-    room = CHART_WIDTH - LABEL_WIDTH - 70
+    room = CHART_WIDTH - LABEL_WIDTH - 70  # the value's column is at the right
+
+    def x_of(value: float) -> float:
+        return LABEL_WIDTH + max(0.0, (value - floor) / span * room)
+
     height = BAR_HEIGHT * len(lines) + 28
     parts = [f"<svg width='{CHART_WIDTH}' height='{height}' role='img' aria-label='{_e(title)}'>",
              f"<text x='0' y='14' font-size='13' font-weight='600'>{_e(title)}</text>"]
     for i, line in enumerate(lines):
-        y = 24 + i * BAR_HEIGHT
-        parts.append(f"<text x='{LABEL_WIDTH - 6}' y='{y + 15}' font-size='12' text-anchor='end'>{_e(label(line))}</text>")
-        value = line[name]
-        if value is None:
-            parts.append(f"<text x='{LABEL_WIDTH}' y='{y + 15}' font-size='12' fill='#a33'>no image</text>")
-            continue
-        width = max(1.0, (value - floor) / span * room)
-        colour = "#8a8a8a" if line["provider"] == BASELINE else "#4a78b0"
-        parts.append(f"<rect x='{LABEL_WIDTH}' y='{y + 3}' width='{width:.1f}' height='{BAR_HEIGHT - 6}' fill='{colour}'/>")
-        parts += _whisker(line, name, floor, span, room, y)
-        parts.append(f"<text x='{CHART_WIDTH - 4}' y='{y + 15}' font-size='11' text-anchor='end'>{value:.{digits}f}</text>")
+        parts += _bar(line, name, digits, x_of, 24 + i * BAR_HEIGHT)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _whisker(line: dict[str, Any], name: str, floor: float, span: float, room: float, y: int) -> list[str]:
+def _bar(line: dict[str, Any], name: str, digits: int, x_of: Callable[[float], float], y: int) -> list[str]:
+    """One entry's label, bar, interval whisker and value."""
+    text_y = y + 15
+    parts = [f"<text x='{LABEL_WIDTH - 6}' y='{text_y}' font-size='12' text-anchor='end'>{_e(label(line))}</text>"]
+    value = line[name]
+    if value is None:
+        return parts + [f"<text x='{LABEL_WIDTH}' y='{text_y}' font-size='12' fill='#a33'>no image</text>"]
+    colour = "#8a8a8a" if line["provider"] == BASELINE else "#4a78b0"
+    width = max(1.0, x_of(value) - LABEL_WIDTH)
+    parts.append(f"<rect x='{LABEL_WIDTH}' y='{y + 3}' width='{width:.1f}' height='{BAR_HEIGHT - 6}' "
+                 f"fill='{colour}'/>")
     low, high = line.get(f"{name}_low"), line.get(f"{name}_high")
-    if low is None or high is None:
-        return []
-    x1 = LABEL_WIDTH + max(0.0, (low - floor) / span * room)
-    x2 = LABEL_WIDTH + (high - floor) / span * room
-    middle = y + BAR_HEIGHT / 2
-    return [f"<line x1='{x1:.1f}' x2='{x2:.1f}' y1='{middle}' y2='{middle}' stroke='#222' stroke-width='1.2'/>"]
+    if low is not None and high is not None:
+        middle = y + BAR_HEIGHT / 2
+        parts.append(f"<line x1='{x_of(low):.1f}' x2='{x_of(high):.1f}' y1='{middle}' y2='{middle}' "
+                     "stroke='#222' stroke-width='1.2'/>")
+    parts.append(f"<text x='{CHART_WIDTH - 4}' y='{text_y}' font-size='11' text-anchor='end'>{value:.{digits}f}</text>")
+    return parts
 
 
 def _galleries(rows: Sequence[SweepRow], out_dir: Path | None) -> str:
@@ -180,7 +185,8 @@ def _galleries(rows: Sequence[SweepRow], out_dir: Path | None) -> str:
         if not scored:
             continue
         ranked = sorted(scored, key=lambda row: row.psnr_y - baseline[row.image].psnr_y)
-        picks = [("least gain", ranked[0]), ("most gain", ranked[-1])] if len(ranked) > 1 else [("only image", ranked[0])]
+        picks = [("least gain", ranked[0]), ("most gain", ranked[-1])] if len(ranked) > 1 else [("only image",
+                                                                                               ranked[0])]
         parts.append(f"<h3>{_e(scored[0].label)}: the images where it gained least and most over bicubic</h3>")
         for title, row in picks:
             parts.append(_gallery(title, row, baseline[row.image], out_dir))
@@ -203,7 +209,8 @@ def _figure(out_dir: Path | None, row: SweepRow, name: str, caption: str) -> str
     if path is None or not path.is_file():
         return f"<figure><figcaption>{_e(caption)} (crop not available)</figcaption></figure>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'><figcaption>{_e(caption)}</figcaption></figure>"
+    return (f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
 def _scores(row: SweepRow) -> str:

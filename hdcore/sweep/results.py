@@ -60,7 +60,9 @@ class SweepRow:
     @property
     def label(self) -> str:
         """ "provider/model" ("bicubic", "lanczos" alone when the model is the provider)."""
-        return self.provider if not self.model or self.model in (self.provider, BASELINE_MODEL) else f"{self.provider}/{self.model}"
+        if not self.model or self.model in (self.provider, BASELINE_MODEL):
+            return self.provider
+        return f"{self.provider}/{self.model}"
 
     def to_record(self) -> dict[str, Any]:
         """Plain values in COLUMNS order; figures rounded, an infinite PSNR as None."""
@@ -72,7 +74,7 @@ class SweepRow:
         return record
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "SweepRow":
+    def from_record(cls, record: Mapping[str, Any]) -> SweepRow:
         """A row from its record (JSON values, or CSV text); ValueError naming the first bad field."""
         if not isinstance(record, Mapping):
             raise ValueError("a row must be an object")
@@ -125,7 +127,7 @@ class SweepResult:
         return [row.to_record() for row in self.rows]
 
     @classmethod
-    def from_records(cls, records: Sequence[Mapping[str, Any]]) -> "SweepResult":
+    def from_records(cls, records: Sequence[Mapping[str, Any]]) -> SweepResult:
         """A stored sweep back from its records; the settings are read off the rows."""
         rows = [SweepRow.from_record(record) for record in records]
         return cls(

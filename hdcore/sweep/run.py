@@ -7,11 +7,11 @@ each entry ("provider" or "provider:model") through ``Engine.enhance``, one call
 not inflated by each other), and each output scored (``scores``). A failing entry is a row with its outcome
 and reason, never a missing one. Cost and latency are the winning attempt's.
 
-With an ``out_dir``, the results are rewritten there after every row, and one detail of every output is saved
-(``files.crop_path``) for the report's galleries. With ``resume``, the successful rows of a previous run in
-``out_dir`` for the same image, entry, scale and degradation are kept instead of recomputed; failed ones are
-tried again (a timeout or a missing token may have gone away). Rows for images, entries or scales not asked
-for this time are left out of the new results.
+With an ``out_dir``, the results are rewritten there as rows complete (``WRITE_SHARE``), and one detail of
+every output is saved (``files.crop_path``) for the report's galleries. With ``resume``, the successful rows
+of a previous run in ``out_dir`` for the same image, entry, scale and degradation are kept instead of
+recomputed; failed ones are tried again (a timeout or a missing token may have gone away). Rows for images,
+entries or scales not asked for this time are left out of the new results.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from .scores import score
 MAX_REFERENCE_BYTES = 256 << 20  # a 16 MP 16-bit PNG is ~100 MB; anything larger is not a reference image
 MIN_LOW_RES_SIDE = 8  # smaller low-resolution inputs leave nothing to measure inside the cropped border
 CROP_SIDE = 128  # the galleries' detail, in reference pixels
+# The results are rewritten after a row unless that would spend more than this share of the time writing them:
+# 2,000 rows take ~60 ms to write, so a long sweep rewrites at most every ~1.2 s and a short one after every row.
+WRITE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class _Plan:
 
     @classmethod
     def checked(cls, entries: Sequence[str], scales: Sequence[int], degradation: str, seed: int,
-                out_dir: str | Path | None) -> "_Plan":
+                out_dir: str | Path | None) -> _Plan:
         named = [entry.strip() for entry in entries if entry.strip()]
         if not named:
             raise InvalidInput("no entry to sweep: name at least one provider or provider:model")
@@ -90,13 +93,14 @@ def run_sweep(
     progress: Progress | None = None,
     *,
     seed: int = 0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SweepResult:
     """Sweep ``references`` x ``entries`` x ``scales`` (see the module docstring); the bicubic baseline is added.
 
     The arguments are the command line's options one for one, hence their number. ``limit``: at most this
-    many references. ``seed``: the realistic degradation's. Raises InvalidInput for unusable settings, no
-    reference at all, or a results file that cannot be resumed from; a reference that cannot be used is one of
-    the result's ``problems``.
+    many references. ``seed``: the realistic degradation's; ``clock`` times the results' rewrites. Raises
+    InvalidInput for unusable settings, no reference at all, or a results file that cannot be resumed from; a
+    reference that cannot be used is one of the result's ``problems``.
     """
     plan = _Plan.checked(entries, scales, degradation, seed, out_dir)
     engine = engine or Engine()
@@ -106,10 +110,9 @@ def run_sweep(
     if plan.out_dir is not None:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
     previous = {row.key: row for row in files.read_results(plan.out_dir)} if resume and plan.out_dir else {}
-    sweep = _Sweep(plan, engine, previous, len(paths) * len(plan.scales) * len(plan.entries), progress)
+    sweep = _Sweep(plan, engine, previous, progress, clock)
     try:
-        for path in paths:
-            problems += sweep.image(path)
+        problems += sweep.run(paths)
     finally:
         sweep.save()
     return SweepResult(sweep.rows, plan.entries, plan.scales, plan.degradation, [str(p) for p in paths],
@@ -163,11 +166,19 @@ class Case:
 class _Sweep:
     """The rows so far, and where they go. One per ``run_sweep`` call."""
 
-    def __init__(self, plan: _Plan, engine: Engine, previous: dict[Key, SweepRow], total: int,
-                 progress: Progress | None):
-        self.plan, self.engine, self.previous, self.total, self.progress = plan, engine, previous, total, progress
+    def __init__(self, plan: _Plan, engine: Engine, previous: dict[Key, SweepRow], progress: Progress | None,
+                 clock: Callable[[], float]):
+        self.plan, self.engine, self.previous, self.progress, self.clock = plan, engine, previous, progress, clock
+        self.total = 0
         self.rows: list[SweepRow] = []
         self.reused = 0
+        self.saved_at = -float("inf")
+        self.save_cost = 0.0
+
+    def run(self, paths: Sequence[Path]) -> list[str]:
+        """Sweep every reference; a line for each one (or scale of one) that could not be used."""
+        self.total = len(paths) * len(self.plan.scales) * len(self.plan.entries)
+        return [problem for path in paths for problem in self.image(path)]
 
     def image(self, path: Path) -> list[str]:
         """Sweep one reference at every scale; a line for each scale it could not be used at."""
@@ -208,14 +219,17 @@ class _Sweep:
     def _add(self, row: SweepRow, reused: bool) -> None:
         self.rows.append(row)
         self.reused += reused
-        if not reused:
+        if not reused and self.clock() - self.saved_at >= self.save_cost / WRITE_SHARE:
             self.save()
         if self.progress is not None:
             self.progress(SweepProgress(len(self.rows), self.total, row, reused))
 
     def save(self) -> None:
         if self.plan.out_dir is not None:
+            started = self.clock()
             files.write_results(self.plan.out_dir, self.rows)
+            self.saved_at = self.clock()
+            self.save_cost = self.saved_at - started
 
     def _save_crop(self, case: Case, name: str, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
         if self.plan.out_dir is None:
