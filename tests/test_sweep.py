@@ -235,6 +235,7 @@ def test_unusable_settings_are_refused_before_any_work(references, engine):
 def test_a_realistic_sweep_is_reproducible(references, engine):
     first, second = (run_sweep([references], ["lanczos"], (4,), "realistic", engine=engine, seed=3) for _ in range(2))
     assert [r.psnr_y for r in first.rows] == [r.psnr_y for r in second.rows]
+    assert first.degradation == "realistic:3" and {r.degradation for r in first.rows} == {"realistic:3"}
     bicubic = run_sweep([references], ["lanczos"], (4,), engine=engine)
     assert np.mean([r.psnr_y for r in first.rows]) < np.mean([r.psnr_y for r in bicubic.rows])
 

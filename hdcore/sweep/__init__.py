@@ -8,14 +8,24 @@
 The pieces, in the order a sweep uses them: ``imresize`` (MATLAB's bicubic), ``degrade`` (how references become
 inputs), ``run`` (the loop), ``scores`` with ``niqe`` (the figures), ``results`` (rows), ``leaderboard``
 (aggregates and comparisons), ``files`` (the output folder), ``report`` (HTML), ``command`` (the CLI).
+The names below are imported on first use, so the command line does not pay for the sweep unless it runs one.
 """
 
-from .leaderboard import compare, format_table
-from .report import render, write_report
-from .results import BASELINE, COLUMNS, SweepResult, SweepRow
-from .run import SweepProgress, find_references, run_sweep
+from __future__ import annotations
 
-__all__ = [
-    "BASELINE", "COLUMNS", "SweepProgress", "SweepResult", "SweepRow", "compare", "find_references",
-    "format_table", "render", "run_sweep", "write_report",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BASELINE": "results", "COLUMNS": "results", "SweepResult": "results", "SweepRow": "results",
+    "SweepProgress": "run", "find_references": "run", "run_sweep": "run",
+    "compare": "leaderboard", "format_table": "leaderboard",
+    "render": "report", "write_report": "report",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine import SCALES, Engine
 from ..errors import InvalidInput
-from . import files
 from .degrade import DEGRADATIONS
-from .leaderboard import LEADERBOARD_COLUMNS, format_table
-from .report import write_report
-from .run import SweepProgress, run_sweep
+
+if TYPE_CHECKING:
+    from .run import SweepProgress
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
 DEFAULT_OUT = "qa-sweep"
@@ -44,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace, engine: Engine) -> int:
+    from . import files
+    from .leaderboard import LEADERBOARD_COLUMNS, format_table
+    from .report import write_report
+    from .run import run_sweep
+
     entries = [entry.strip() for entry in args.providers.split(",") if entry.strip()]
     if not entries:
         return _error("--providers names no provider")

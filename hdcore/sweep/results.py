@@ -37,7 +37,7 @@ class SweepRow:
     provider: str
     model: str | None  # the model that ran (or was asked for, when nothing ran)
     scale: int
-    degradation: str
+    degradation: str  # "bicubic", or "realistic:<seed>"
     outcome: str  # "ok", or the failure: "error", "timeout", "skipped"
     reason: str = ""
     psnr_y: float | None = None

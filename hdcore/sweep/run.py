@@ -67,6 +67,11 @@ class _Plan:
     seed: int
     out_dir: Path | None
 
+    @property
+    def label(self) -> str:
+        """The degradation as rows name it: "bicubic", or "realistic:<seed>" (another seed, other inputs)."""
+        return self.degradation if self.degradation == "bicubic" else f"{self.degradation}:{self.seed}"
+
     @classmethod
     def checked(cls, entries: Sequence[str], scales: Sequence[int], degradation: str, seed: int,
                 out_dir: str | Path | None) -> _Plan:
@@ -115,7 +120,7 @@ def run_sweep(
         problems += sweep.run(paths)
     finally:
         sweep.save()
-    return SweepResult(sweep.rows, plan.entries, plan.scales, plan.degradation, [str(p) for p in paths],
+    return SweepResult(sweep.rows, plan.entries, plan.scales, plan.label, [str(p) for p in paths],
                        problems, sweep.reused, plan.out_dir)
 
 
@@ -158,7 +163,7 @@ class Case:
 
     image: str  # the reference's name in the rows
     scale: int
-    degradation: str
+    degradation: str  # as rows name it (``_Plan.label``)
     truth: np.ndarray  # the 8-bit reference, cut to a multiple of the scale
     low_res: np.ndarray  # the 8-bit degraded input, 1/scale of it
 
@@ -189,7 +194,7 @@ class _Sweep:
             return [f"{name}: {error}"]
         problems = []
         for scale in self.plan.scales:
-            keys = [(name, entry, scale, self.plan.degradation) for entry in self.plan.entries]
+            keys = [(name, entry, scale, self.plan.label) for entry in self.plan.entries]
             kept = {key: row for key in keys if (row := self.previous.get(key)) is not None and row.ok}
             if len(kept) == len(keys):  # nothing to compute: not even the degradation
                 for key in keys:
@@ -200,7 +205,7 @@ class _Sweep:
             else:
                 truth = modcrop(reference, scale)
                 low_res = degrade(truth, scale, self.plan.degradation, self.plan.seed)
-                self._case(Case(name, scale, self.plan.degradation, truth, low_res), kept)
+                self._case(Case(name, scale, self.plan.label, truth, low_res), kept)
         return problems
 
     def _case(self, case: Case, kept: dict[Key, SweepRow]) -> None:
