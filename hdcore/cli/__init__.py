@@ -1,4 +1,5 @@
-"""``python -m hdcore``: upscale files, folders and globs; compare providers (QA); list providers; benchmark.
+"""``python -m hdcore``: upscale files, folders and globs; compare providers (QA, and sweeps over reference sets);
+list providers; benchmark.
 
 Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry).
 """
@@ -19,6 +20,7 @@ from ..errors import HDCoreError
 from ..configured import configured_engine
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
+from ..sweep import command as sweep_command
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
 PROVIDER_CHOICES = ("auto", *PROVIDER_IDS)
@@ -87,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     qa.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     qa.add_argument("--json", action="store_true", help="print one JSON object per entry instead of the table")
     qa.set_defaults(run=_qa)
+
+    qa_sweep = commands.add_parser("qa-sweep", help="score every provider/model on a set of reference images")
+    sweep_command.add_arguments(qa_sweep)
+    qa_sweep.set_defaults(run=sweep_command.run_command)
 
     providers = commands.add_parser("providers", help="list every tier, whether it is configured, its models")
     providers.add_argument("--json", action="store_true")

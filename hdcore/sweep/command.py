@@ -1,0 +1,126 @@
+"""``python -m hdcore qa-sweep``: the sweep on the command line.
+
+    python -m hdcore qa-sweep REFERENCES... --providers LIST [--scales 2,4] [--degradation bicubic|realistic]
+                              [--limit N] [--out DIR] [--resume] [--seed N] [--no-progress]
+
+Prints the leaderboard and writes results, leaderboard and report.html into ``--out``. Exit codes as the
+other commands: 0 done, 2 bad usage or a reference that could not be used, 3 every entry failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..engine import SCALES, Engine
+from ..errors import InvalidInput
+from .degrade import DEGRADATIONS
+
+if TYPE_CHECKING:
+    from .run import SweepProgress
+
+EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
+DEFAULT_OUT = "qa-sweep"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("references", nargs="+", metavar="REFERENCE",
+                        help="high-resolution reference images: files, folders or glob patterns")
+    parser.add_argument("--providers", required=True, metavar="LIST",
+                        help="comma list of provider or provider:model (bicubic, the baseline, is always added)")
+    parser.add_argument("--scales", default="2,4", type=_scales, metavar="LIST",
+                        help=f"comma list among {', '.join(map(str, SCALES))} (default 2,4)")
+    parser.add_argument("--degradation", choices=DEGRADATIONS, default="bicubic",
+                        help="bicubic: MATLAB's bicubic downscale, the standard (default); realistic: "
+                             "Real-ESRGAN's blur, resize, noise and JPEG, twice")
+    parser.add_argument("--limit", type=_positive, metavar="N", help="at most N references")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the successful rows already in DIR's results instead of recomputing them")
+    parser.add_argument("--seed", type=int, default=0, help="the realistic degradation's seed (default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run_command(args: argparse.Namespace, engine: Engine) -> int:
+    from . import files
+    from .leaderboard import LEADERBOARD_COLUMNS, format_table
+    from .report import write_report
+    from .run import run_sweep
+
+    entries = [entry.strip() for entry in args.providers.split(",") if entry.strip()]
+    if not entries:
+        return _error("--providers names no provider")
+    bar = _ProgressBar(enabled=not args.no_progress)
+    try:
+        result = run_sweep(args.references, entries, args.scales, args.degradation, args.limit, args.out,
+                           args.resume, engine, bar, seed=args.seed)
+    except InvalidInput as error:
+        return _error(str(error))
+    except OSError as error:
+        return _error(f"cannot write to {args.out}: {error.strerror or error}")
+    finally:
+        bar.close()
+    lines = result.leaderboard()
+    files.write_table(result.out_dir, files.LEADERBOARD_JSON, files.LEADERBOARD_CSV, _json_ready(lines),
+                      LEADERBOARD_COLUMNS)
+    report = write_report(result, result.out_dir)
+    print(format_table(lines))
+    print(f"\nresults, leaderboard and {report.name} in {result.out_dir}")
+    for problem in result.problems:
+        _error(problem)
+    if result.every_entry_failed:
+        return EXIT_ALL_FAILED
+    return EXIT_USAGE if result.problems else EXIT_OK
+
+
+def _json_ready(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: round(value, 6) if isinstance(value, float) else value for key, value in line.items()}
+            for line in lines]
+
+
+class _ProgressBar:
+    """A tqdm bar over the sweep's rows on stderr, naming the row just done."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def __call__(self, event: SweepProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event.total, unit="row", file=sys.stderr, leave=False)
+        self.bar.set_postfix_str(f"{event.row.scale}x {event.row.entry}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a comma list of whole numbers, not {text!r}") from None
+    if not scales or any(scale not in SCALES for scale in scales):
+        raise argparse.ArgumentTypeError(f"each scale must be one of {', '.join(map(str, SCALES))}")
+    return scales
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _error(message: str) -> int:
+    print(f"hdcore: error: {message}", file=sys.stderr)
+    return EXIT_USAGE

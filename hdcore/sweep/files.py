@@ -1,0 +1,137 @@
+"""What a sweep writes in its ``--out`` folder, and reads back from it to resume.
+
+    results.csv / results.json          one row per reference image x entry x scale (``results.COLUMNS``)
+    leaderboard.csv / leaderboard.json  one line per provider x model x scale (``leaderboard.LEADERBOARD_COLUMNS``)
+    report.html                         the self-contained report (``report``)
+    crops/<image id>/x<scale>/*.png     the same detail of the reference, the bicubic baseline and each entry
+
+Every file is written to a temporary name and renamed, so a run killed mid-write leaves the previous complete
+file. The sweep rewrites the results as rows complete (``run.WRITE_SHARE``), so a killed run loses at most
+the last second or so of rows.
+
+CSV cells that are text and begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
+``'``, so a spreadsheet shows them instead of running them as formulas (reference names come from users); a
+cell that already begins with ``'`` gets one more, so reading the file back (``_restore``) is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..errors import InvalidInput
+from .results import COLUMNS, SweepRow
+
+RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
+LEADERBOARD_JSON, LEADERBOARD_CSV = "leaderboard.json", "leaderboard.csv"
+REPORT = "report.html"
+CROPS = "crops"
+MAX_RESULTS_BYTES = 64 << 20  # a results file to resume from; 64 MiB holds ~200,000 rows
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ESCAPE = "'"
+
+
+def neutralised(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run as a formula (numbers and None pass unchanged)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS + (ESCAPE,)):
+        return ESCAPE + value
+    return value
+
+
+def _restore(value: str) -> str:
+    return value[1:] if value.startswith(ESCAPE) and value[1:].startswith(FORMULA_STARTS + (ESCAPE,)) else value
+
+
+def csv_text(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({name: neutralised(record.get(name)) for name in columns})
+    return buffer.getvalue()
+
+
+def write_atomically(path: Path, text: str | bytes) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    if isinstance(text, bytes):
+        temporary.write_bytes(text)
+    else:
+        temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_table(out_dir: Path, json_name: str, csv_name: str, records: list[dict[str, Any]],
+                columns: Sequence[str]) -> None:
+    """``records`` as a JSON list and as CSV with a header, both in ``out_dir``."""
+    write_atomically(out_dir / json_name, json.dumps(records, indent=1, allow_nan=False) + "\n")
+    write_atomically(out_dir / csv_name, csv_text(records, columns))
+
+
+def write_results(out_dir: Path, rows: Iterable[SweepRow]) -> None:
+    write_table(out_dir, RESULTS_JSON, RESULTS_CSV, [row.to_record() for row in rows], COLUMNS)
+
+
+def read_results(out_dir: Path) -> list[SweepRow]:
+    """The rows of a previous run in ``out_dir`` (results.json, else results.csv); none when there is neither.
+
+    InvalidInput names the file and the first bad row when one is not a sweep's results.
+    """
+    for name, parse in ((RESULTS_JSON, _parse_json), (RESULTS_CSV, _parse_csv)):
+        path = out_dir / name
+        if path.is_file():
+            if path.stat().st_size > MAX_RESULTS_BYTES:
+                raise InvalidInput(f"cannot resume from {path}: larger than {MAX_RESULTS_BYTES >> 20} MiB")
+            try:
+                records = parse(path.read_text(encoding="utf-8"))
+                return [_row(number, record) for number, record in enumerate(records, start=1)]
+            except (ValueError, UnicodeDecodeError, csv.Error) as error:
+                raise InvalidInput(f"cannot resume from {path}: {error}") from error
+    return []
+
+
+def _parse_json(text: str) -> list[Any]:
+    records = json.loads(text)
+    if not isinstance(records, list):
+        raise ValueError("not a list of rows")
+    return records
+
+
+def _parse_csv(text: str) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not set(COLUMNS) <= set(reader.fieldnames):
+        raise ValueError(f"the header must name {', '.join(COLUMNS)}")
+    return [{key: _restore(value) if isinstance(value, str) else value for key, value in record.items()}
+            for record in reader]
+
+
+def _row(number: int, record: Any) -> SweepRow:
+    try:
+        return SweepRow.from_record(record)
+    except ValueError as error:
+        raise ValueError(f"row {number}: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------------- crops
+
+
+def image_id(image: str) -> str:
+    """A folder name for a reference's crops, safe whatever the file is called."""
+    return hashlib.sha256(image.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def crop_name(entry: str) -> str:
+    """A file name for an entry's crop: readable where the entry is, unique by a hash of it."""
+    readable = re.sub(r"[^A-Za-z0-9._-]", "_", entry)[:40]
+    return f"{readable}-{hashlib.sha256(entry.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}.png"
+
+
+def crop_path(out_dir: Path, image: str, scale: int, name: str) -> Path:
+    """Where the crop of ``name`` ("reference", "bicubic" or an entry) for one image and scale lives."""
+    file = f"{name}.png" if name == "reference" else crop_name(name)
+    return out_dir / CROPS / image_id(image) / f"x{scale}" / file
