@@ -25,47 +25,39 @@ import math
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import replicate
 from PIL import Image
-from replicate.client import RetryTransport
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
-from .. import images
-from ..attempts import Cost, ProviderOutput
-from ..config import MAX_PIXELS, Config, Setting, secret, url, whole
-from ..errors import (
+from ... import images
+from ...attempts import Cost, ProviderOutput
+from ...config import MAX_PIXELS, Config, Setting, secret, url, whole
+from ...errors import (
     AuthError,
     BadOutput,
     Cancelled,
     InvalidImage,
-    InvalidInput,
     PermanentError,
     ProviderError,
     ProviderTimeout,
     RateLimited,
     TransientError,
 )
-from ..prices import RUN, SECOND, PriceTable, model_name
-from ..resize import lanczos_resize
-from .base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
-from ..text import shortened
-from .remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds
+from ...prices import RUN, SECOND, PriceTable, model_name
+from ...resize import lanczos_resize
+from ..base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
+from ...text import shortened
+from .models import DEFAULT_MODEL, MODELS, pinned_version, spec
+from .transport import BoundedTimeouts, allowed_output_url, disable_sdk_retries, sdk_base_url
+from ..remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds
 
 logger = logging.getLogger(__name__)
-
-REAL_ESRGAN = "nightmareai/real-esrgan"
-SWINIR = "jingyunliang/swinir"
-REFINER = "batouresearch/magic-image-refiner"
-DEFAULT_MODEL = REAL_ESRGAN
-REAL_ESRGAN_VERSION = "42fed1c4974146d4d2414e2be2c5277c7fcf05fcc3a73abf41610695738c1d7b"  # the seed's pin
-SWINIR_TASK = "Real-World Image Super-Resolution-Large"  # the only SwinIR task that upscales (always 4x)
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 PREFER_WAIT_MAX_S = 5  # a create held open cannot be cancelled (its id is not known yet), so hold it briefly
@@ -78,7 +70,6 @@ CONNECT_TIMEOUT_S = 5.0
 VERSION_CACHE_S = 3600.0  # a model's latest version is looked up at most hourly
 MIN_OUTPUT_BYTES_CAP = 64 * 1024 * 1024
 OUTPUT_BYTES_PER_PIXEL = 4  # a PNG of an RGB photo stays well under this
-DELIVERY_DOMAIN = "replicate.delivery"
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
 DEFAULT_MAX_INPUT_PIXELS = 2560 * 1440  # the seed: "max input 1440p recommended"
 
@@ -105,144 +96,6 @@ INFO = ProviderInfo(
     identity=(TOKEN, BASE_URL, BASE_URL_ALIAS),
     options=(FACE_ENHANCE, PROMPT),
 )
-
-
-# ------------------------------------------------------------------------------------------------- models
-
-
-@dataclass(frozen=True)
-class ReplicateModel:
-    """A model this tier can run: how to ask it for a scale, and what size it answers with."""
-
-    name: str
-    description: str
-    pinned_version: str | None
-    build_input: Callable[[str, UpscaleRequest], dict[str, Any]]
-    asked_scale: Callable[[int], int | None]  # None: the model answers with a size of its own (no plan)
-    options: tuple[str, ...] = ()
-
-
-def _real_esrgan_input(image: str, request: UpscaleRequest) -> dict[str, Any]:
-    return {
-        "image": image,
-        "scale": _real_esrgan_scale(request.scale),
-        "face_enhance": _flag(request.options, "face_enhance", False),
-    }
-
-
-def _real_esrgan_scale(scale: int) -> int:
-    # 2x and 4x are the model's own passes; 3x asks 4x and the exact final resize brings it down.
-    return 2 if scale == 2 else 4
-
-
-def _swinir_input(image: str, request: UpscaleRequest) -> dict[str, Any]:
-    # noise and jpeg only matter to SwinIR's denoising and JPEG tasks, so they are not sent.
-    return {"image": image, "task_type": SWINIR_TASK}
-
-
-def _refiner_input(image: str, request: UpscaleRequest) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "image": image,
-        "resolution": _refiner_resolution(request.output_size),
-        "resemblance": _unit_number(request.options, "resemblance", 0.75),
-        "creativity": _unit_number(request.options, "creativity", 0.25),
-    }
-    prompt = request.options.get("prompt")
-    if prompt:
-        payload["prompt"] = str(prompt)
-    return payload
-
-
-def _refiner_resolution(output_size: tuple[int, int]) -> str:
-    # The refiner renders at 1024 or 2048 whatever it is given: pick the one that needs no upscaling after.
-    return "1024" if max(output_size) <= 1024 else "2048"
-
-
-MODELS: dict[str, ReplicateModel] = {
-    REAL_ESRGAN: ReplicateModel(
-        REAL_ESRGAN,
-        "Real-ESRGAN (2x/4x native; 3x via 4x), optional face_enhance",
-        REAL_ESRGAN_VERSION,
-        _real_esrgan_input,
-        _real_esrgan_scale,
-        ("face_enhance",),
-    ),
-    SWINIR: ReplicateModel(
-        SWINIR, "SwinIR real-world super-resolution (4x native)", None, _swinir_input, lambda scale: 4
-    ),
-    REFINER: ReplicateModel(
-        REFINER,
-        "Magic Image Refiner (renders at 1024 or 2048 px, then resized); resemblance, creativity",
-        None,
-        _refiner_input,
-        lambda scale: None,
-        ("prompt",),
-    ),
-}
-
-
-def _flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = options.get(key, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise InvalidInput(f"{key} must be true or false, not {value!r}")
-
-
-def _unit_number(options: Mapping[str, Any], key: str, default: float) -> float:
-    value = options.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{key} must be a number from 0 to 1, not {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise InvalidInput(f"{key} must be a number from 0 to 1, not {value!r}")
-    return number
-
-
-def _spec(model: str) -> ReplicateModel:
-    return MODELS[model_name(model)]
-
-
-def _pinned_version(model: str) -> str | None:
-    """``owner/name:version`` names its version; otherwise the model's own pin, if it has one."""
-    _, _, version = model.partition(":")
-    return version or _spec(model).pinned_version
-
-
-# ------------------------------------------------------------------------------------------ URLs and text
-
-
-def sdk_base_url(configured: str) -> str:
-    """The SDK's paths already start with ``/v1``; hdcore's setting (like Replicate's docs) ends with it."""
-    base = configured.rstrip("/")
-    return base[: -len("/v1")] if base.endswith("/v1") else base
-
-
-def allowed_output_url(url: str, api_base_url: str) -> bool:
-    """Output files come from https Replicate delivery hosts, or from the API's own origin (a local server)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and (host == DELIVERY_DOMAIN or host.endswith("." + DELIVERY_DOMAIN)):
-        return True
-    base = urlsplit(api_base_url)
-    return bool(host) and _origin(parts) == _origin(base)
-
-
-def _origin(parts: Any) -> tuple[str, str, int | None]:
-    default_port = {"http": 80, "https": 443}.get(parts.scheme)
-    try:
-        port = parts.port or default_port
-    except ValueError:  # a port that is not a number
-        return ("", "", None)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-# ------------------------------------------------------------------------------------------------ provider
 
 
 class ReplicateProvider(Provider):
@@ -320,7 +173,7 @@ class ReplicateProvider(Provider):
         model = request.model or DEFAULT_MODEL
         self._refuse_unsendable(request, model)
         deadline = _deadline(request)
-        payload = _spec(model).build_input(_as_data_uri(request.image), request)  # bad options fail before I/O
+        payload = spec(model).build_input(_as_data_uri(request.image), request)  # bad options fail before I/O
         finished = self._run(model, payload, request, deadline)
         self._raise_unless_succeeded(finished, request, model)
         request.report(2, 3)
@@ -357,9 +210,9 @@ class ReplicateProvider(Provider):
             base_url=sdk_base_url(self.base_url),
             timeout=self._api_timeout(),
             event_hooks={"response": [self._remember_response]},
-            transport=_BoundedTimeouts(self._api_timeout()),
+            transport=BoundedTimeouts(self._api_timeout()),
         )
-        _disable_sdk_retries(client)
+        disable_sdk_retries(client)
         return client
 
     def _downloads(self) -> httpx.Client:
@@ -404,7 +257,7 @@ class ReplicateProvider(Provider):
         return prediction
 
     def _version(self, model: str) -> str:
-        pinned = _pinned_version(model)
+        pinned = pinned_version(model)
         if pinned:
             return pinned
         cached = self._versions.get(model)
@@ -500,7 +353,7 @@ class ReplicateProvider(Provider):
     def _output_image(
         self, prediction: Prediction, request: UpscaleRequest, model: str, deadline: float
     ) -> tuple[np.ndarray, list[str]]:
-        asked = _spec(model).asked_scale(request.scale)
+        asked = spec(model).asked_scale(request.scale)
         planned = None if asked is None else (request.size[0] * asked, request.size[1] * asked)
         budget = max(planned[0] * planned[1] if planned else 0, self.config.max_output_pixels, 2048 * 2048)
         data = self._fetch(_output_url(prediction, self.name, model), request, model, deadline, budget)
@@ -632,30 +485,6 @@ def _prefer_wait(deadline: float) -> int | None:
     """Seconds for ``Prefer: wait`` (1..PREFER_WAIT_MAX_S, leaving a margin before the deadline), or None."""
     seconds = math.floor(deadline - time.monotonic() - PREFER_WAIT_MARGIN_S)
     return min(seconds, PREFER_WAIT_MAX_S) if seconds >= 1 else None
-
-
-class _BoundedTimeouts(httpx.HTTPTransport):
-    """Every request gets a finite timeout. The SDK sends a create without ``Prefer: wait`` with ``timeout=None``,
-    which httpx reads as "wait forever": a stalled server would then keep the worker thread alive for good."""
-
-    def __init__(self, fallback: httpx.Timeout):
-        super().__init__()
-        self._fallback = fallback.as_dict()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        asked = request.extensions.get("timeout") or {}
-        request.extensions["timeout"] = {
-            phase: asked.get(phase) if asked.get(phase) is not None else limit for phase, limit in self._fallback.items()
-        }
-        return super().handle_request(request)
-
-
-def _disable_sdk_retries(client: replicate.Client) -> None:
-    """The SDK retries GETs on 429/503 up to 10 times, sleeping Retry-After each time with no cap: that would
-    blow the tier's deadline from inside one call. The poll loop here does its own bounded waiting instead."""
-    transport = getattr(client._client, "_transport", None)
-    if isinstance(transport, RetryTransport):
-        transport.max_attempts = 1
 
 
 def _as_data_uri(color: np.ndarray) -> str:
