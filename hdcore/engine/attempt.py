@@ -1,6 +1,7 @@
 """One attempt at one tier: admit (an ordered list of skip checks) → call within the deadline → judge.
 
-    admit   configured → serves the scale → takes the input size → within budget → breaker closed
+    admit   configured → serves the scale → takes the input size → the model takes it (its declared limits) →
+            within budget → breaker closed
             the first check with a reason skips the tier, in microseconds, with nothing sent
     call    through the provider's concurrency gate (waiting there never eats the deadline), then
             ``provider.upscale`` in a worker thread, retried for retry-safe tiers, abandoned at the deadline
@@ -74,6 +75,11 @@ def takes_input_size(attempter: "Attempter", admission: Admission) -> str:
     return admission.provider.skip_reason(admission.run.source.size, admission.run.scale)
 
 
+def fits_the_model(attempter: "Attempter", admission: Admission) -> str:
+    run = admission.run
+    return admission.provider.preflight(admission.model, run.source.size, run.scale)
+
+
 def within_budget(attempter: "Attempter", admission: Admission) -> str:
     run, provider = admission.run, admission.provider
     estimate = provider.estimate_cost(admission.model, run.source.size, run.scale)
@@ -87,7 +93,7 @@ def breaker_closed(attempter: "Attempter", admission: Admission) -> str:
     return admission.breaker.admit(admission.fingerprint)
 
 
-CHECKS: tuple[Check, ...] = (configured, serves_scale, takes_input_size, within_budget, breaker_closed)
+CHECKS: tuple[Check, ...] = (configured, serves_scale, takes_input_size, fits_the_model, within_budget, breaker_closed)
 
 
 class Attempter:

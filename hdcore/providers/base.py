@@ -56,6 +56,10 @@ class ModelInfo:
     scales: tuple[int, ...]
     description: str = ""
     options: tuple[str, ...] = ()
+    # What the model takes, checked before anything is sent (a paid call that must fail is never made):
+    max_input_pixels: int | None = None  # width x height of the input
+    max_input_side: int | None = None  # the longer side of the input
+    max_output_pixels: int | None = None  # width x height of what it would answer at the requested scale
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,25 @@ class Provider(abc.ABC):
 
     def skip_reason(self, request_size: tuple[int, int], scale: int) -> str:
         """Why a request of this (width, height) is not sent at all, or "" when it is (e.g. an input size limit)."""
+        return ""
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        return next((info for info in self.models() if info.name == model), None)
+
+    def preflight(self, model: str, request_size: tuple[int, int], scale: int) -> str:
+        """Why ``model`` cannot take this request, from what it declares (input pixels and side, output
+        pixels), or "" when it can."""
+        info = self.model_info(model)
+        if info is None:
+            return ""
+        width, height = request_size
+        if info.max_input_pixels is not None and width * height > info.max_input_pixels:
+            return f"input {width}x{height} is over {model}'s limit of {info.max_input_pixels:,} px; not sent"
+        if info.max_input_side is not None and max(width, height) > info.max_input_side:
+            return f"input {width}x{height} is over {model}'s limit of {info.max_input_side} px a side; not sent"
+        output = round(width * scale) * round(height * scale)
+        if info.max_output_pixels is not None and output > info.max_output_pixels:
+            return f"{scale}x would make {output:,} px, over {model}'s output limit of {info.max_output_pixels:,}"
         return ""
 
     def options_for(self, model: str | None) -> tuple[OptionInfo, ...]:
