@@ -212,9 +212,17 @@ class Setting:
 
 @dataclass(frozen=True)
 class BreakerSettings:
-    fail_max: int = 5  # counted failures in a row that open a closed breaker
-    cooldown_s: float = 30.0  # how long it stays open before a trial call
+    fail_max: int = 5  # bad answers in a row that open a closed breaker (a timeout or 5xx opens it at once)
+    # Open this long after a timeout or a connection failure, doubling on each reopening without a success in
+    # between: 15 s spares every caller of a dead tier but the first, and a tier back within a minute is found
+    # again after 15 + 30 s at most.
+    cooldown_s: float = 15.0
+    max_cooldown_s: float = 300.0
     permanent_cooldown_s: float = 3600.0  # after 404 / 410
+    max_retry_after_s: float = 3600.0  # a provider's Retry-After is honoured up to this
+    failure_rate: float = 0.5  # this share of failures ...
+    min_requests: int = 5  # ... among at least this many calls ...
+    window_s: float = 60.0  # ... in this window opens it too (Portkey's rule), whatever their order
 
 
 @dataclass(frozen=True)
@@ -261,7 +269,8 @@ DATA_DIR = Setting("HDCORE_DATA_DIR", text, "data", "where the app keeps its his
 DATABASE_URL = Setting("HDCORE_DATABASE_URL", database_url, None, "postgresql://... for a history shared by replicas")
 PRICES = Setting("HDCORE_PRICES", json_prices, None, "price-table overrides (USD)")
 BREAKER_FAILURES = Setting("HDCORE_BREAKER_FAILURES", whole(1, 1000), 5)
-BREAKER_COOLDOWN = Setting("HDCORE_BREAKER_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 30.0)
+BREAKER_COOLDOWN = Setting("HDCORE_BREAKER_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 15.0)
+BREAKER_MAX_COOLDOWN = Setting("HDCORE_BREAKER_MAX_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 300.0)
 BREAKER_PERMANENT_COOLDOWN = Setting(
     "HDCORE_BREAKER_PERMANENT_COOLDOWN", amount(0, MAX_SECONDS, "a number of seconds"), 3600.0
 )
@@ -276,7 +285,7 @@ MAX_COST_PER_DAY = Setting("HDCORE_MAX_COST_PER_DAY", amount(0, 1e9, "an amount 
 
 CHAIN_SETTINGS: tuple[Setting, ...] = (
     ORDER, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, DATA_DIR, DATABASE_URL, PRICES, BREAKER_FAILURES, BREAKER_COOLDOWN,
-    BREAKER_PERMANENT_COOLDOWN, RETRIES, RETRY_BACKOFF, HEDGE, HEDGE_DELAY, HEDGE_BUDGET, ORDER_MODE,
+    BREAKER_MAX_COOLDOWN, BREAKER_PERMANENT_COOLDOWN, RETRIES, RETRY_BACKOFF, HEDGE, HEDGE_DELAY, HEDGE_BUDGET, ORDER_MODE,
     MAX_COST_PER_IMAGE, MAX_COST_PER_DAY,
 )  # fmt: skip
 
@@ -355,7 +364,7 @@ class Config:
             database_url=reader.get(DATABASE_URL),
             prices=reader.get(PRICES) or {},
             breaker=BreakerSettings(reader.value(BREAKER_FAILURES), reader.value(BREAKER_COOLDOWN),
-                                    reader.value(BREAKER_PERMANENT_COOLDOWN)),  # fmt: skip
+                                    reader.value(BREAKER_MAX_COOLDOWN), reader.value(BREAKER_PERMANENT_COOLDOWN)),
             retry=RetrySettings(reader.value(RETRIES), reader.value(RETRY_BACKOFF)),
             hedge=replace(HedgeSettings(), enabled=reader.value(HEDGE), default_delay_s=reader.value(HEDGE_DELAY),
                           budget=reader.value(HEDGE_BUDGET)),  # fmt: skip

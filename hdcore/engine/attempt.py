@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from contextlib import nullcontext
@@ -33,6 +34,9 @@ from .gates import Gates
 from .hedging import LatencyWindows
 from .retry import NO_RETRIES, RetryPolicy
 from .run import Run
+from .trial import background_prober
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +59,11 @@ class Admission:
     @property
     def name(self) -> str:
         return self.provider.name
+
+    @property
+    def breaker_open(self) -> bool:
+        """Skipped by a breaker open for a cooldown of ours (the kind a chain of open tiers may bypass)."""
+        return bool(self.reason) and self.breaker is not None and self.breaker.bypassable()
 
 
 Check = Callable[["Attempter", Admission], str]
@@ -88,9 +97,18 @@ def within_budget(attempter: "Attempter", admission: Admission) -> str:
 
 
 def breaker_closed(attempter: "Attempter", admission: Admission) -> str:
-    admission.fingerprint = admission.provider.config_fingerprint()
-    admission.breaker = attempter.breakers.get(admission.name, admission.model, attempter.breaker_settings)
-    return admission.breaker.admit(admission.fingerprint)
+    provider = admission.provider
+    admission.fingerprint = provider.config_fingerprint()
+    breaker = attempter.breakers.get(admission.name, admission.model, attempter.breaker_settings)
+    if admission.run.bypass_breakers and breaker.bypassable():
+        return ""  # every tier of the chain was open for a cooldown of ours: try this one anyway (not a trial)
+    admission.breaker = breaker
+    try:
+        return breaker.admit(admission.fingerprint, background_prober(provider, admission.model))
+    except Exception:  # noqa: BLE001 - a breaker problem must never stop the chain: no breaker, no skip
+        log.exception("circuit breaker of %s failed; the tier runs as if it were closed", admission.name)
+        admission.breaker = None
+        return ""
 
 
 CHECKS: tuple[Check, ...] = (configured, serves_scale, takes_input_size, fits_the_model, within_budget, breaker_closed)
@@ -172,7 +190,7 @@ class Attempter:
         try:
             outcome = call_within_deadline(provider, request, run.cancel, deliver if run.progress else None, retry)
             retries = outcome.retries
-            color = _validated(outcome.unwrap(), request, provider.name)
+            color = validated(outcome.unwrap(), request, provider.name)
         except (InvalidInput, ConfigError, Cancelled):
             raise
         except Exception as error:  # a tier's failure, or a provider bug: neither may take the chain down
@@ -181,7 +199,8 @@ class Attempter:
 
     def _succeeded(self, admission: Admission, output: Any, request: UpscaleRequest, latency: float,
                    retries: int) -> Attempt:  # fmt: skip
-        admission.breaker.succeeded()
+        if admission.breaker is not None:
+            admission.breaker.succeeded()
         self.latencies.record(admission.name, admission.model, latency)
         self.budget.settle(admission.budget, output.cost.usd)
         admission.run.spend.add(output.cost.usd)
@@ -195,7 +214,8 @@ class Attempter:
         return attempt
 
     def _failed(self, admission: Admission, error: Exception, latency: float, retries: int) -> Attempt:
-        admission.breaker.failed(error, admission.fingerprint)
+        if admission.breaker is not None:
+            admission.breaker.failed(error, admission.fingerprint)
         self._settle_failure(admission, getattr(error, "cost_usd", None))
         if isinstance(error, ProviderError):
             reason, outcome, model = one_line(str(error)) or type(error).__name__, error.outcome, error.model
@@ -234,7 +254,7 @@ class Attempter:
         admission.run.notify(admission.position, admission.name, admission.model, "waiting", place)
 
 
-def _validated(output: ProviderOutput, request: UpscaleRequest, name: str) -> np.ndarray:
+def validated(output: ProviderOutput, request: UpscaleRequest, name: str) -> np.ndarray:
     """The output as float RGB, if it decodes and has exactly the requested size; else BadOutput."""
     raw = output.image
     if isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and not np.isfinite(raw).all():

@@ -46,6 +46,7 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     hedging: bool = False
     spend: RunSpend = field(default_factory=RunSpend)
+    bypass_breakers: bool = False  # every tier was open: this walk tries them anyway
 
     def cancelled(self) -> bool:
         return self.cancel.is_set()
@@ -61,3 +62,6 @@ class Run:
 
     def for_runner(self, cancel: threading.Event, progress: ProgressCallback | None) -> "Run":
         return replace(self, cancel=cancel, progress=progress)
+
+    def bypassing_breakers(self) -> "Run":
+        return replace(self, bypass_breakers=True, hedging=False)

@@ -12,8 +12,10 @@ The engine knows providers only through a ``Registry`` and the data they declare
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -35,6 +37,7 @@ from .retry import RetryPolicy
 from .run import Run
 
 SCALES = (2, 3, 4)
+log = logging.getLogger(__name__)
 
 
 class Planner(Protocol):
@@ -128,12 +131,15 @@ class Engine:
         }
 
     def probe(self, name: str) -> Attempt:
-        """A tiny real call to one tier (a 16x16 image at 2x): is it reachable, and how fast does it answer?"""
+        """A tiny real call to one tier (a 16x16 image at 2x): is it reachable, and how fast does it answer?
+
+        Someone asked to check the tier, so a breaker open for a cooldown of ours does not stop the call (its
+        outcome closes or reopens the breaker); a Retry-After or a rejected token still does.
+        """
         tiny = np.linspace(0.0, 1.0, 16 * 16 * 3, dtype=np.float32).reshape(16, 16, 3)
-        try:
-            return self.enhance(tiny, 2, name).attempts[-1]
-        except AllTiersFailed as error:
-            return error.attempts[-1]
+        source = images.load_image(tiny)
+        walk = self._walk(Run(source, 2, None, {}, bypass_breakers=True), self.plan(name))
+        return walk.attempts[-1]
 
     # --- the walk ------------------------------------------------------------------------------------
 
@@ -167,28 +173,44 @@ class Engine:
         order, note = self._arranged(chain) if auto else (chain, "")
         if run.hedging:
             self.hedge_budget.earn()
-        attempts: list[Attempt] = []
+        walk = self._walk(run, order)
+        if walk.color is None and walk.every_tier_open:
+            # Every tier was skipped by a breaker open for a cooldown of ours (Portkey's rule): try them anyway
+            # rather than fail. A chain of one tier still cools down (LiteLLM's lesson), and a Retry-After or a
+            # rejected token is never bypassed (those breakers are not bypassable).
+            walk = self._walk(run.bypassing_breakers(), order)
+            note = "; ".join(filter(None, [note, "every tier's breaker was open, so each was tried anyway"]))
+        if walk.color is None:
+            raise AllTiersFailed(walk.attempts)
+        return _result(run, walk.attempts, walk.color, note)
+
+    def _walk(self, run: Run, order: list[str]) -> "_Walk":
+        """The tiers of ``order`` in turn until one delivers."""
+        walk = _Walk()
         index = 0
         while index < len(order):
             run.stop_if_cancelled()
-            tried, color = self._step(run, order, index)
-            attempts += tried
+            tried, color, skipped_open = self._step(run, order, index)
+            walk.attempts += tried
+            walk.skipped_open += skipped_open
             index += len(tried)
             if color is not None:
-                return _result(run, attempts, color, note)
-        raise AllTiersFailed(attempts)
+                walk.color = color
+                break
+        return walk
 
-    def _step(self, run: Run, order: list[str], index: int) -> tuple[list[Attempt], np.ndarray | None]:
-        """One tier of the walk: skipped, attempted alone, or raced against the next one."""
+    def _step(self, run: Run, order: list[str], index: int) -> tuple[list[Attempt], np.ndarray | None, int]:
+        """One tier of the walk: skipped, attempted alone, or raced against the next one. Also says whether the
+        tier was skipped by a breaker open for a cooldown of ours (1) or not (0)."""
         admission = self.attempter.admit(run, index + 1, self.provider(order[index]))
         if admission.reason:
-            return [self.attempter.skipped(admission)], None
+            return [self.attempter.skipped(admission)], None, int(admission.breaker_open)
         if run.hedging and index + 1 < len(order):
             hedge_at = time.monotonic() + hedge_delay(self.latency_p95(admission.name, admission.model), self.hedge)
             admit_next = lambda caller: self._hedge(caller, order, index + 1)  # noqa: E731
-            return race(self.attempter, admission, hedge_at, self.hedge_budget, admit_next)
+            return (*race(self.attempter, admission, hedge_at, self.hedge_budget, admit_next), 0)
         attempt, color = self.attempter.attempt(admission)
-        return [attempt], color
+        return [attempt], color, 0
 
     def _hedge(self, run: Run, order: list[str], index: int) -> Admission | None:
         """The next tier admitted to run beside a slow one, or None when it cannot start now (its gate is full,
@@ -200,16 +222,36 @@ class Engine:
         return None if admission.reason else admission
 
     def _arranged(self, chain: list[str]) -> tuple[list[str], str]:
-        """The Auto chain as the planner arranges it, and a note when the order changed."""
+        """The Auto chain as the planner arranges it, and a note when the order changed. A planner problem never
+        stops the chain: the configured order runs."""
         if self.planner is None:
             return chain, ""
-        arranged = self.planner.arrange(chain)
+        try:
+            arranged = self.planner.arrange(chain)
+            if sorted(arranged.order) != sorted(chain):
+                raise ValueError("the planner changed the set of tiers")
+        except Exception as error:  # noqa: BLE001 - any planner failure: the configured order, and say so
+            log.warning("the planner failed (%s); the configured order runs", error)
+            return chain, "order: the configured one (the history could not be read)"
         note = f"order: {arranged.explanation}" if arranged.order != chain else ""
         return list(arranged.order), note
 
     def _check_model_is_served(self, chain: list[str], model: str | None) -> None:
         if model is not None and not any(self.provider(name).serves(model) for name in chain):
             raise InvalidInput(f"no tier in {', '.join(chain)} serves model {model!r}")
+
+
+@dataclass
+class _Walk:
+    attempts: list[Attempt] = field(default_factory=list)
+    color: np.ndarray | None = None
+    skipped_open: int = 0  # tiers skipped by a breaker open for a cooldown of ours
+
+    @property
+    def every_tier_open(self) -> bool:
+        """Nothing ran, and the tiers that could have run (two or more) were all skipped only because their
+        breakers were cooling down. A single runnable tier still cools down (LiteLLM's lesson)."""
+        return self.skipped_open >= 2 and all(a.outcome == "skipped" for a in self.attempts)
 
 
 def _result(run: Run, attempts: list[Attempt], color: np.ndarray, note: str) -> EnhanceResult:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from hdcore.engine.breaker import process_breakers
+
 from hdcore.providers.local import local_gate
 from tests.conftest import photo, png_bytes
 
@@ -369,6 +371,7 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     seen.append(rendered_text(app))
     app.switch_page("pages/qa.py")
     app.run()
+    process_breakers.clear()  # the enhance run opened each cloud tier's breaker: call them again here
     upload(app, "astronaut.png", png_bytes(photo((32, 24))))
     app.multiselect[0].set_value(["hf", "replicate", "lanczos"]).run()
     app.button[0].click().run()
