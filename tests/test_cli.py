@@ -129,8 +129,8 @@ def test_usage_errors_exit_2(photo_file, args, fragment):
 
 
 def test_argparse_usage_errors_exit_2(photo_file):
-    result = run("upscale", str(photo_file), "--scale", "5")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+    result = run("upscale", str(photo_file), "--scale", "9")
+    assert result.returncode == 2 and "must be a number from 1.1 to 8, not '9'" in result.stderr
 
 
 def test_output_flag_takes_one_input(photo_file):

@@ -9,6 +9,7 @@ that pays, with resume, a report per image and a zip of the results.
 
 from .inputs import (
     IMAGE_SUFFIXES, SUFFIXES, BatchItem, FoundInput, existing_output, expand_inputs, output_suffix, plan_items,
+    size_label,
 )  # fmt: skip
 from .outputs import CSV_COLUMNS, attempts_csv, write_output, write_zip
 from .run import (
@@ -20,5 +21,5 @@ __all__ = [
     "BatchInput", "BatchItem", "BatchReporter", "BatchSettings", "CSV_COLUMNS", "EXIT_ALL_FAILED", "EXIT_BAD_INPUT",
     "EXIT_OK", "FoundInput", "IMAGE_SUFFIXES", "ItemResult", "SUFFIXES", "attempts_csv", "batch_inputs",
     "existing_output", "exit_code", "expand_inputs", "is_zip_name", "output_suffix", "plan_items", "pool_size",
-    "read_zip_images", "run_batch", "upload_limit_mb", "write_output", "write_zip",
+    "read_zip_images", "run_batch", "size_label", "upload_limit_mb", "write_output", "write_zip",
 ]  # fmt: skip

@@ -126,13 +126,14 @@ def output_suffix(format: str) -> str:
 
 def plan_items(
     found: Sequence[FoundInput],
-    scale: int,
+    scale: float | str,
     format: str = "png",
     out_dir: str | Path | None = None,
     output: str | Path | None = None,
 ) -> tuple[list[BatchItem], list[str]]:
     """Each input's output path: ``output`` (one input), else ``out_dir``/subfolder, else beside the input,
-    named ``<stem>_x<scale><suffix>``. Returns the items and the problems (two inputs, one output)."""
+    named ``<stem>_<size><suffix>`` (``size``: ``x4`` for a factor, or the label ``size_label`` makes for a target
+    size). Returns the items and the problems (two inputs, one output)."""
     suffix = output_suffix(format)
     planned = [(entry, _planned_output(entry, scale, suffix, out_dir, output)) for entry in found]
     outputs = {path.resolve() for _, path in planned}
@@ -150,11 +151,24 @@ def plan_items(
     return items, problems
 
 
-def _planned_output(entry: FoundInput, scale: int, suffix: str, out_dir: str | Path | None,
+def size_label(scale: float | None = 4, width: int | None = None, height: int | None = None,
+               longest_side: int | None = None) -> str:
+    """How an output's name says its size: "x4", "x2.5", "w3840", "h1080", "3840x2160", "long2000"."""
+    if width is not None and height is not None:
+        return f"{width}x{height}"
+    if width is not None or height is not None:
+        return f"w{width}" if width is not None else f"h{height}"
+    if longest_side is not None:
+        return f"long{longest_side}"
+    return f"x{float(4 if scale is None else scale):g}"
+
+
+def _planned_output(entry: FoundInput, scale: float | str, suffix: str, out_dir: str | Path | None,
                     output: str | Path | None) -> Path:
     if output is not None:
         return Path(output)
-    name = f"{entry.path.stem}_x{scale}{suffix}"
+    label = scale if isinstance(scale, str) else size_label(scale)
+    name = f"{entry.path.stem}_{label}{suffix}"
     if out_dir is not None:
         return Path(out_dir) / entry.subfolder / name
     return entry.path.parent / name

@@ -32,7 +32,11 @@ Status = Literal["ok", "skipped", "failed"]
 class BatchSettings:
     """How every image of a batch is upscaled and written."""
 
-    scale: int = 4
+    scale: float = 4
+    width: int | None = None  # a target size instead of the scale (see hdcore.engine.target)
+    height: int | None = None
+    longest_side: int | None = None
+    fit: str = "within"
     provider: str | Sequence[str] = "auto"
     model: str | None = None
     fallback: bool = False
@@ -117,7 +121,8 @@ class _Worker:
             return ItemResult(item, "skipped", EXIT_OK, existing, record=_skipped_record(item, existing))
         try:
             result = self.engine.enhance(
-                item.source, settings.scale, settings.provider, settings.model, fallback=settings.fallback,
+                item.source, settings.scale, settings.provider, settings.model, width=settings.width,
+                height=settings.height, longest_side=settings.longest_side, fit=settings.fit, fallback=settings.fallback,
                 progress=lambda event: self.events.put(("progress", item, event)), cancel=self.cancel,
                 **settings.options,
             )  # fmt: skip

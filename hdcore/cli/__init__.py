@@ -58,7 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     where = upscale.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
     where.add_argument("--out-dir", metavar="DIR", help="folder for outputs (default: beside each input)")
-    upscale.add_argument("--scale", type=int, choices=SCALES, default=4)
+    size = upscale.add_argument_group("size (one of: a factor, a width and/or height, a longest side)")
+    size.add_argument("--scale", type=_factor, default=None, metavar="F", help="any factor from 1.1 to 8 (default 4)")
+    size.add_argument("--width", type=_positive, metavar="W", help="output width in px (fits within, aspect kept)")
+    size.add_argument("--height", type=_positive, metavar="H", help="output height in px")
+    size.add_argument("--longest-side", type=_positive, metavar="L", help="the output's longer side in px")
+    size.add_argument("--fill", action="store_true",
+                      help="with --width and --height: cover the box and crop its centre (default: fit within)")
     upscale.add_argument("--provider", default="auto", help=f"one of {', '.join(PROVIDER_CHOICES)} (default auto)")
     upscale.add_argument("--fallback", action="store_true", help="with --provider NAME: fall back to the other tiers")
     upscale.add_argument("--model", help="model name (see `python -m hdcore providers`)")
@@ -111,6 +117,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 1.1 to 8, not {text!r}") from None
+    if not 1.1 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"must be a number from 1.1 to 8, not {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -133,11 +149,17 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
         _error("--quality must be between 1 and 100")
         return EXIT_USAGE
     engine.plan(args.provider, args.fallback)  # an unknown provider is a usage error before any work
+    sized = [flag for flag, value in (("--scale", args.scale), ("--width/--height", args.width or args.height),
+                                      ("--longest-side", args.longest_side)) if value]  # fmt: skip
+    if len(sized) > 1 or (args.fill and not (args.width and args.height)):
+        _error("give one size: --scale, --width/--height (with --fill: both), or --longest-side")
+        return EXIT_USAGE
     found, problems = batch.expand_inputs(args.inputs, args.recursive)
     if args.output and (len(args.inputs) > 1 or len(found) > 1):
         _error("-o/--output takes one input; use --out-dir for several")
         return EXIT_USAGE
-    items, clashes = batch.plan_items(found, args.scale, args.format or "png", args.out_dir, args.output)
+    label = batch.size_label(args.scale, args.width, args.height, args.longest_side)
+    items, clashes = batch.plan_items(found, label, args.format or "png", args.out_dir, args.output)
     for problem in problems + clashes:
         _error(problem)
     cancel = threading.Event()
@@ -155,7 +177,9 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
 def _batch_settings(args: argparse.Namespace) -> batch.BatchSettings:
     options = {key: value for key in ("preset", "tile", "denoise") if (value := getattr(args, key)) is not None}
     return batch.BatchSettings(
-        scale=args.scale, provider=args.provider, model=args.model, fallback=args.fallback, options=options,
+        scale=args.scale if args.scale is not None else 4, width=args.width, height=args.height,
+        longest_side=args.longest_side, fit="fill" if args.fill else "within",
+        provider=args.provider, model=args.model, fallback=args.fallback, options=options,
         # An output named with -o is the caller's explicit wish; resume-by-skipping is for folders and globs.
         format=args.format or "png", quality=args.quality, overwrite=args.overwrite or bool(args.output),
     )

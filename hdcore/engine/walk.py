@@ -12,6 +12,7 @@ The engine knows providers only through a ``Registry`` and the data they declare
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from ..config import Config
 from ..errors import AllTiersFailed, ConfigError, InvalidInput
 from ..providers import Registry, default_registry
 from ..providers.base import Provider
+from ..resize import lanczos_resize
 from .attempt import Admission, Attempter
 from .breaker import Breakers, process_breakers
 from .budget import BudgetGuard, SpendLedger, process_ledger
@@ -35,8 +37,9 @@ from .race import race
 from .result import EnhanceResult, ProgressCallback
 from .retry import RetryPolicy
 from .run import Run
+from .target import Target, resolve
 
-SCALES = (2, 3, 4)
+SCALES = (2, 3, 4)  # the native scales; any factor from 1.1 to 8 is reached from them (engine.target)
 log = logging.getLogger(__name__)
 
 
@@ -150,27 +153,46 @@ class Engine:
         provider: str | Sequence[str] = "auto",
         model: str | None = None,
         *,
+        width: int | None = None,
+        height: int | None = None,
+        longest_side: int | None = None,
+        fit: str = "within",
         fallback: bool = False,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         **options: Any,
-    ) -> EnhanceResult:
-        """Upscale ``image`` by ``scale`` (2, 3 or 4), trying each tier until one returns a valid image.
+    ) -> EnhanceResult:  # the seed's four (image, scale, provider, model), then keywords for size and control
+        """Upscale ``image``, trying each tier until one returns a valid image.
 
+        Size: ``scale`` (2, 3, 4, or any factor from 1.1 to 8), or ``width`` and/or ``height`` (fit within the
+        box; ``fit="fill"`` covers it and crops the centre), or ``longest_side``; see ``engine.target``.
         ``provider``: "auto" (the configured chain), one tier's name (only it, unless ``fallback``), or a list.
         ``model``: used by the tiers that serve it; the others use their default.
         ``options``: passed to providers (e.g. preset="best", tile=256, denoise=0).
         Raises InvalidInput for bad input, AllTiersFailed when no tier produced an image.
         """
-        scale = _check_scale(scale)
         chain = self.plan(provider, fallback)
         source = images.load_image(image, max_pixels=self.config.max_input_pixels)  # decoded once per run
-        images.check_output_size(source.size, scale, self.config.max_output_pixels)
+        target = resolve(source.size, scale, width, height, longest_side, fit)
+        self._check_sizes(source.size, target)
         self._check_model_is_served(chain, model)
         auto = provider == "auto"
-        run = Run(source, scale, model, options, progress, cancel if cancel is not None else threading.Event(),
-                  hedging=auto and self.hedge.enabled)  # fmt: skip
+        cancel = cancel if cancel is not None else threading.Event()
         order, note = self._arranged(chain) if auto else (chain, "")
+        attempts: list[Attempt] = []
+        color = source.color
+        for number, native in enumerate(target.passes):
+            stage = source if number == 0 else dataclasses.replace(source, color=color, alpha=None)
+            run = Run(stage, native, model, options, progress, cancel, hedging=auto and self.hedge.enabled)
+            walk, bypassed = self._walk_or_bypass(run, order)
+            attempts += walk.attempts
+            if walk.color is None:
+                raise AllTiersFailed(attempts)
+            color = walk.color
+            note = "; ".join(filter(None, [note, bypassed]))
+        return _result(source, target, attempts, color, note)
+
+    def _walk_or_bypass(self, run: Run, order: list[str]) -> tuple["_Walk", str]:
         if run.hedging:
             self.hedge_budget.earn()
         walk = self._walk(run, order)
@@ -178,11 +200,16 @@ class Engine:
             # Every tier was skipped by a breaker open for a cooldown of ours (Portkey's rule): try them anyway
             # rather than fail. A chain of one tier still cools down (LiteLLM's lesson), and a Retry-After or a
             # rejected token is never bypassed (those breakers are not bypassable).
-            walk = self._walk(run.bypassing_breakers(), order)
-            note = "; ".join(filter(None, [note, "every tier's breaker was open, so each was tried anyway"]))
-        if walk.color is None:
-            raise AllTiersFailed(walk.attempts)
-        return _result(run, walk.attempts, walk.color, note)
+            return self._walk(run.bypassing_breakers(), order), "every tier's breaker was open, so each was tried anyway"
+        return walk, ""
+
+    def _check_sizes(self, size: tuple[int, int], target: Target) -> None:
+        """Every size the run makes within the output limit: each pass's, the final resize's."""
+        limit = self.config.max_output_pixels
+        reached = size
+        for native in target.passes:
+            reached = images.check_output_size(reached, native, limit)
+        images.check_output_size(target.resized, 1, limit)
 
     def _walk(self, run: Run, order: list[str]) -> "_Walk":
         """The tiers of ``order`` in turn until one delivers."""
@@ -254,29 +281,29 @@ class _Walk:
         return self.skipped_open >= 2 and all(a.outcome == "skipped" for a in self.attempts)
 
 
-def _result(run: Run, attempts: list[Attempt], color: np.ndarray, note: str) -> EnhanceResult:
+def _result(source: images.SourceImage, target: Target, attempts: list[Attempt], color: np.ndarray,
+            note: str) -> EnhanceResult:  # fmt: skip
     winner = next(attempt for attempt in reversed(attempts) if attempt.ok)
+    notes = list(source.warnings) + list(winner.warnings)
+    if not target.is_native:
+        steps = " then ".join(f"{native}x" for native in target.passes)
+        shape = "" if target.crop is None else f", centre {target.size[0]}x{target.size[1]} cropped"
+        notes.append(f"{target.factor:.3g}x: {steps}, resized to {target.resized[0]}x{target.resized[1]}{shape}")
+    resized = lanczos_resize(color, target.resized)
+    image = images.compose(resized, source)
+    if target.crop is not None:
+        image = images.crop(image, target.crop)
     return EnhanceResult(
-        image=images.compose(color, run.source),
+        image=image,
         provider=winner.provider,
         model=winner.model,
-        scale=run.scale,
-        input_size=run.source.size,
+        scale=target.factor,
+        input_size=source.size,
         attempts=attempts,
-        warnings=list(run.source.warnings) + list(winner.warnings) + ([note] if note else []),
-        source_format=run.source.format,
-        _source_color=run.source.color,
+        warnings=notes + ([note] if note else []),
+        source_format=source.format,
+        _source_color=source.color,
     )
-
-
-def _check_scale(scale: Any) -> int:
-    try:
-        value = float(scale)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"scale must be one of 2, 3, 4, not {scale!r}") from None
-    if value not in SCALES:
-        raise InvalidInput(f"scale must be one of 2, 3, 4, not {scale!r}")
-    return int(value)
 
 
 __all__ = ["Engine", "Planner", "SCALES"]

@@ -27,7 +27,7 @@ The modules, in the order an image passes through them:
 """
 
 from .animation import Animation, AnimationHeader, Frame, probe_animation, read_animation, write_animation
-from .compose import check_output_size, compose
+from .compose import check_output_size, compose, crop
 from .decode import SourceImage, check_declared_size, load_image
 from .deep import DeepColorImage
 from .encode import EncodedImage, encode_image, to_data_uri
@@ -77,6 +77,7 @@ __all__ = [
     "check_declared_size",
     "check_output_size",
     "compose",
+    "crop",
     "decode_output",
     "encode_image",
     "load_image",

@@ -9,7 +9,7 @@ from ..config import DEFAULT_MAX_OUTPUT_PIXELS
 from ..errors import ImageTooLarge, InvalidInput
 from ..resize import lanczos_resize
 from .decode import SourceImage
-from .deep import deep_color_image
+from .deep import DeepColorImage, deep_color_image
 from .formats import LUMA_WEIGHTS
 from .metadata import METADATA_KEY
 from .outputs import as_float_rgb
@@ -53,6 +53,18 @@ def compose(color: np.ndarray, source: SourceImage) -> Image.Image:
     if not source.metadata.empty:
         image.info[METADATA_KEY] = source.metadata.for_size(size)
     return image
+
+
+def crop(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """``box`` (left, top, right, bottom) of a composed image, its 16-bit values, profile and metadata kept."""
+    cropped = image.crop(box)  # Pillow copies ``info`` (profile, metadata) to the new image
+    left, top, right, bottom = box
+    if isinstance(image, DeepColorImage):
+        cropped.__class__ = DeepColorImage
+        cropped.deep = np.ascontiguousarray(image.deep[top:bottom, left:right])
+    if METADATA_KEY in image.info:
+        cropped.info[METADATA_KEY] = image.info[METADATA_KEY].for_size(cropped.size)
+    return cropped
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

@@ -171,9 +171,13 @@ def test_bad_options_from_the_caller_stop_the_run_instead_of_falling_through(pho
     assert after.requests == []
 
 
-@pytest.mark.parametrize("scale", [1, 5, 2.5, "x", None])
-def test_unsupported_scale_is_rejected(photo_png, scale):
-    with pytest.raises(InvalidInput, match="scale must be one of 2, 3, 4"):
+@pytest.mark.parametrize("scale, message", [
+    (1, "scale 1 is a 1x enlargement; hdcore enlarges 1.1x to 8x"), (8.5, "hdcore enlarges 1.1x to 8x"),
+    ("x", "scale must be a number from 1.1 to 8, not 'x'"), (True, "scale must be a number"),
+    (float("nan"), "scale must be a number"), (float("inf"), "scale must be a number"),
+])  # fmt: skip
+def test_a_scale_outside_1_1_to_8_is_rejected_with_one_line(photo_png, scale, message):
+    with pytest.raises(InvalidInput, match=message):
         engine_with(ScriptedProvider(CONFIG, "a")).enhance(photo_png, scale=scale)
 
 
