@@ -1,16 +1,28 @@
 """How the Replicate tier talks HTTP: the SDK's base URL, which hosts an output may come from, a finite timeout
-on every request, and the SDK's own retries switched off."""
+on every request, the SDK's own retries switched off, the ``Cancel-After`` header on every create, and the
+prediction as the API answers it."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import httpx
 import replicate
 from replicate.client import RetryTransport
 
+from ...errors import ConfigError
+
 DELIVERY_DOMAIN = "replicate.delivery"
+PREDICTION_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+CREATE_PATH = re.compile(r"/v1/(models/[^/]+/[^/]+/)?predictions$")
 
 
 def sdk_base_url(configured: str) -> str:
@@ -38,7 +50,6 @@ def _origin(parts: Any) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-
 class BoundedTimeouts(httpx.HTTPTransport):
     """Every request gets a finite timeout. The SDK sends a create without ``Prefer: wait`` with ``timeout=None``,
     which httpx reads as "wait forever": a stalled server would then keep the worker thread alive for good."""
@@ -61,3 +72,77 @@ def disable_sdk_retries(client: replicate.Client) -> None:
     transport = getattr(client._client, "_transport", None)
     if isinstance(transport, RetryTransport):
         transport.max_attempts = 1
+
+
+class CancelAfter:
+    """Puts ``Cancel-After: <n>s`` on the prediction creates made inside ``applied(seconds)`` on this thread.
+
+    replicate 1.0.7's ``predictions.create`` takes no headers, so this is an httpx request hook on the SDK's
+    client. Replicate ends a prediction still queued at that deadline as ``aborted`` (not billed) and one still
+    running as ``canceled``: whatever becomes of this process, the prediction stops billing by then.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextmanager
+    def applied(self, seconds: float) -> Iterator[None]:
+        self._local.value = cancel_after_value(seconds)
+        try:
+            yield
+        finally:
+            self._local.value = None
+
+    def __call__(self, request: httpx.Request) -> None:
+        value = getattr(self._local, "value", None)
+        if value is not None and request.method == "POST" and CREATE_PATH.search(request.url.path):
+            request.headers["Cancel-After"] = value
+
+
+def cancel_after_value(seconds: float) -> str:
+    """Whole seconds (rounded up) in the documented duration form, e.g. ``40s``; at least ``1s``."""
+    return f"{max(1, math.ceil(seconds))}s"
+
+
+@dataclass(frozen=True)
+class PredictionState:
+    """A prediction as the API answers it. Not the SDK's ``Prediction``: its status field predates
+    ``Cancel-After`` and refuses ``aborted`` (replicate 1.0.7 raises a validation error on it)."""
+
+    id: str
+    status: str
+    output: Any = None
+    error: Any = None
+    predict_time: float | None = None
+    data_removed: bool = False
+
+    @classmethod
+    def from_json(cls, data: Any) -> "PredictionState":
+        """Checked at the edge: an id fit for a URL path, a known status, a finite predict_time. ValueError else."""
+        if not isinstance(data, Mapping):
+            raise ValueError("the prediction is not a JSON object")
+        prediction_id, status = data.get("id"), data.get("status")
+        if not isinstance(prediction_id, str) or not PREDICTION_ID.fullmatch(prediction_id):
+            raise ValueError("the prediction has no usable id")
+        if status not in ("starting", "processing", "succeeded", "failed", "canceled", "aborted"):
+            raise ValueError(f"unknown prediction status {str(status)[:40]!r}")
+        metrics = data.get("metrics") if isinstance(data.get("metrics"), Mapping) else {}
+        seconds = metrics.get("predict_time")
+        usable = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
+        return cls(prediction_id, status, data.get("output"), data.get("error"), float(seconds) if usable else None,
+                   data.get("data_removed") is True)  # fmt: skip
+
+
+def model_aliases(variable: str, raw: str) -> dict[str, str]:
+    """``HDCORE_REPLICATE_MODEL_ALIASES``: a JSON object of old ``owner/name`` to new ``owner/name``."""
+    message = f'{variable} must be a JSON object of model names, such as {{"old-owner/model": "new-owner/model"}}'
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError(message) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(key, str) and isinstance(new, str) and MODEL_NAME.fullmatch(key) and MODEL_NAME.fullmatch(new)
+        for key, new in value.items()
+    ):
+        raise ConfigError(message)
+    return dict(value)
