@@ -19,6 +19,7 @@ from tests.conftest import photo, png_bytes
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 HF_SENTINEL = "hf_SENTINEL_token_that_must_never_show_4242"
 REPLICATE_SENTINEL = "r8_SENTINEL_token_that_must_never_show_2424"
+FAL_SENTINEL = "fal_id_SENTINEL:fal_secret_that_must_never_show_4224"
 TOKENS = ("HUGGINGFACE_TOKEN", "REPLICATE_API_TOKEN", "HDCORE_SPACE")
 
 
@@ -338,8 +339,10 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     caplog.set_level(logging.DEBUG)
     dead = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
+    monkeypatch.setenv("FAL_KEY", FAL_SENTINEL)
     monkeypatch.setenv("HDCORE_HF_BASE_URL", dead)
     monkeypatch.setenv("REPLICATE_BASE_URL", dead)
+    monkeypatch.setenv("HDCORE_FAL_BASE_URL", dead)
     monkeypatch.setenv("HDCORE_SPACE", dead + "/")
 
     app = AppTest.from_file(APP, default_timeout=240)
@@ -351,14 +354,14 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     app.radio[0].set_value(2)
     enhance(app)
     rows = attempts_rows(app)
-    assert [row["Provider"] for row in rows] == ["Hugging Face", "Replicate", "HF Space", "Local"]
-    assert [row["Outcome"] for row in rows][:3] == ["error"] * 3  # each cloud tier was called with its token
+    assert [row["Provider"] for row in rows] == ["Hugging Face", "fal", "Replicate", "HF Space", "Local"]
+    assert [row["Outcome"] for row in rows][:4] == ["error"] * 4  # each cloud tier was called with its token
     assert rows[-1]["Outcome"] == "ok"
     seen.append(rendered_text(app))
 
     app.switch_page("pages/providers.py")
     app.run()
-    for tier in ("hf", "replicate", "space"):
+    for tier in ("hf", "fal", "replicate", "space"):
         next(button for button in app.button if button.key == f"probe-{tier}").click().run()
         assert not app.exception
         seen.append(rendered_text(app))
@@ -388,6 +391,7 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     assert "Hugging Face" in everything and "astronaut.png" in everything  # the scan does see the pages
     assert HF_SENTINEL not in everything
     assert REPLICATE_SENTINEL not in everything
+    assert FAL_SENTINEL not in everything and FAL_SENTINEL.split(":")[1] not in everything
 
 
 # ---------------------------------------------------------------------------------- auto model, quality

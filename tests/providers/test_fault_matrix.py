@@ -4,26 +4,29 @@ Every cell runs the chain [tier, lanczos] with a short deadline and hedging off,
 
 * the Lanczos image at the exact size, and on the cloud attempt its outcome and a one-line reason;
 * no worker thread of the tier (``hdcore-<tier>...``) still alive shortly after the deadline;
-* every Replicate prediction abandoned while it could still run is cancelled on the server;
+* every Replicate prediction and fal request abandoned while it could still run is cancelled on the server;
 * the token nowhere: log records (DEBUG, every logger), attempt reasons, the result dict, exception text.
 
 Cells (tier x fault):
 
-=============== ===== ========= =====
-fault           hf    replicate space
-=============== ===== ========= =====
-hang            yes   yes       yes ("slow" mode: the job never ends)
-slow drip       yes   yes (output file, one byte at a time; also "slow": the prediction never finishes)
-refused         yes   yes       yes
-reset           yes   yes       no
-500             yes   yes       yes as the app's own error (gr.Error), not an HTTP status
-429 Retry-After yes   yes       no
-401             yes   yes       no
-410             yes   yes       no
-non-image       yes   yes       yes
-truncated       yes   yes       no
-wrong-size      yes   yes       yes ("wrong-aspect")
-=============== ===== ========= =====
+=============== ===== ========= ===== =====
+fault           hf    replicate space fal
+=============== ===== ========= ===== =====
+hang            yes   yes       yes   yes ("slow" mode: the job never ends; fal also "queued")
+slow drip       yes   yes (output file, one byte at a time; also "slow": the prediction never finishes)  fal yes
+refused         yes   yes       yes   yes
+reset           yes   yes       no    no
+500             yes   yes       yes as the app's own error (gr.Error), not an HTTP status; fal yes
+429 Retry-After yes   yes       no    yes (also a huge one, bounded)
+401             yes   yes       no    yes
+410 / 404       yes   yes       no    yes (404: no such app)
+non-image       yes   yes       yes   yes
+truncated       yes   yes       no    no
+wrong-size      yes   yes       yes ("wrong-aspect")  fal yes
+echoed token    -     yes (also altered: lower-cased, URL-encoded)  fal yes
+redirect        -     -         -     yes (status and result to another host: never followed, the key never sent)
+endless body    -     -         -     yes (the result, and the output file)
+=============== ===== ========= ===== =====
 
 What a Gradio server cannot produce (so the Space row has no cell for it): a Gradio app answers every call
 through its own queue (a join, then server-sent events) and its own file route, so the app has no say over
@@ -50,17 +53,19 @@ from hdcore.providers.space import SpaceProvider
 from hdcore.providers.hf import HuggingFaceProvider
 from hdcore.providers.lanczos import LanczosProvider
 from hdcore.providers.replicate import ReplicateProvider
+from hdcore.providers.fal import FalProvider
 from hdcore.providers import ProviderSpec, Registry
 from tests.conftest import photo, png_bytes
 from tests.servers import hf_router as hf_server
-from tests.servers import replicate_server
+from tests.servers import fal_server, replicate_server
+from tests.servers.base import LocalServer, QuietHandler
 
 HF_TIMEOUT = 1.0
 REPLICATE_TIMEOUT = 1.5
 SPACE_TIMEOUT = 1.5
 THREAD_GRACE_S = 2.0  # worker threads must be gone by the deadline plus this
 SPACE_TOKEN = "hf_FAULTS_space_Token_0123456789abcdef"
-PROVIDERS = {"hf": HuggingFaceProvider, "replicate": ReplicateProvider, "space": SpaceProvider}
+PROVIDERS = {"hf": HuggingFaceProvider, "replicate": ReplicateProvider, "space": SpaceProvider, "fal": FalProvider}
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -274,3 +279,61 @@ def test_space(fault, outcome, reason, every_log_record, request):
         tier_alone_raises("space", config, data, 4, SPACE_TOKEN, every_log_record)
     if log is not None:
         assert SPACE_TOKEN not in [h for h in log.token_headers if h]  # 127.0.0.1 is not Hugging Face
+
+
+# --- fal -----------------------------------------------------------------------------------------------
+
+FAL_TIMEOUT = 1.5
+FAL_INPUT = (16, 12)
+FAL_CELLS = [
+    # fault, outcome, the reason begins with; cells whose request could still run check it was cancelled
+    ("hang", "timeout", "timed out after 1.5 s"),  # the submit never answers: no request id, nothing to cancel
+    ("queued", "timeout", "timed out after 1.5 s"),
+    ("slow", "timeout", "timed out after 1.5 s"),
+    ("slow-download", "timeout", "timed out after 1.5 s"),
+    ("endless-file", "timeout", "timed out after 1.5 s"),
+    ("refused", "error", "connection failed submitting the request"),
+    ("500", "error", "fal server error (HTTP 500)"),
+    ("429", "error", "rate limited by fal (HTTP 429); retry after 3600 s"),  # Retry-After 99999999999999999999
+    ("401", "error", "fal rejected the key (HTTP 401)"),
+    ("404", "error", "model not served here (HTTP 404)"),
+    ("echo-key", "error", "fal server error (HTTP 500): gateway refused KEY%20"),
+    ("status-redirect", "timeout", "timed out after 1.5 s"),
+    ("result-redirect", "error", "fal answered a redirect (HTTP 307) fetching the result; not followed"),
+    ("elsewhere", "error", "refusing to fetch output from 127.0.0.1"),
+    ("endless", "error", "fal's answer fetching the result is over 1,048,576 bytes"),
+    ("non-image", "error", "output is not an image"),
+    ("wrong-size", "error", "output is 50x50, expected 32x24"),
+]
+FAL_STILL_RUNNING = ("queued", "slow", "status-redirect")
+
+
+class _AnotherHost(QuietHandler):
+    """What a redirect or a foreign file URL points at: it must never be reached (least of all with the key)."""
+
+    def do_GET(self) -> None:
+        self.state.record(self, b"")
+        self.send_bytes(200, png_bytes(photo(FAL_INPUT)), "image/png")
+
+
+@pytest.mark.parametrize("fault, outcome, reason", FAL_CELLS, ids=[c[0] for c in FAL_CELLS])
+def test_fal(fault, outcome, reason, every_log_record):
+    with fal_server.FalServer() as server, LocalServer(_AnotherHost) as elsewhere:
+        base = f"http://127.0.0.1:{closed_port()}" if fault == "refused" else server.url
+        server.state.fault = None if fault == "refused" else fault
+        server.state.redirect_to, server.state.retry_after = elsewhere.url, "99999999999999999999"
+        config = Config(timeouts={"fal": FAL_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
+                        ).with_settings({"FAL_KEY": fal_server.KEY, "HDCORE_FAL_BASE_URL": base})
+        data = png_bytes(photo(FAL_INPUT))
+        attempt = run_cell("fal", config, data, 2, FAL_TIMEOUT, fal_server.KEY, every_log_record)
+        assert attempt.outcome == outcome
+        assert attempt.reason.startswith(reason), attempt.reason
+        assert_token_absent(fal_server.KEY.split(":")[1], every_log_record, attempt.reason)
+
+        # run_cell already waited for the hdcore-fal* threads (the cancel's included): the cancels are in
+        expected = sorted(server.state.jobs) if fault in FAL_STILL_RUNNING else []
+        assert sorted(server.state.cancels) == expected
+        assert len(server.state.submits()) <= 1  # never paid twice
+        assert elsewhere.state.requests == []  # no redirect followed, no foreign file fetched, the key never left
+        if outcome == "error":
+            tier_alone_raises("fal", config, data, 2, fal_server.KEY, every_log_record)
