@@ -140,6 +140,16 @@ def photo_size(data: bytes) -> tuple[int, int]:
     return Image.open(io.BytesIO(data)).size
 
 
+class _AnotherHost(QuietHandler):
+    """What a redirect or a foreign file URL points at: it must never be reached (least of all with a token)."""
+
+    def do_GET(self) -> None:
+        self.state.record(self, b"")
+        self.send_bytes(200, png_bytes(photo((16, 12))), "image/png")
+
+    do_POST = do_GET
+
+
 @pytest.fixture(autouse=True)
 def every_log_record(caplog):
     caplog.set_level(logging.DEBUG)  # requests, urllib3, httpx, the SDKs and gradio_client included
@@ -197,14 +207,27 @@ REPLICATE_CELLS = [
     ("non-image", "error", "output is not an image"),
     ("truncated", "error", "output is not an image: truncated or corrupt PNG data"),
     ("wrong-size", "error", "output is 50x50, not the shape of the 16x12 input"),
+    # the hostile-server cells
+    ("echo-token-altered", "error", "upstream refused bearer *** (sent as BEARER%20***)"),
+    ("429-huge", "error", "rate limited by Replicate (HTTP 429); retry after 3600 s"),
+    ("endless-answer", "timeout", "timed out after 1.5 s"),
+    ("redirect", "error", "Replicate answered a redirect (HTTP 307) creating the prediction; not followed"),
+    ("output-elsewhere", "error", "refusing to fetch output from 127.0.0.1"),  # another port here: SSRF refused
+    ("queued", "timeout", "timed out after 1.5 s"),  # waiting for hardware: cancelled (Cancel-After backs it up)
 ]
+REPLICATE_SERVER_FAULT = {"429-huge": "429", "output-elsewhere": None}
 
 
 @pytest.mark.parametrize("fault, outcome, reason", REPLICATE_CELLS, ids=[c[0] for c in REPLICATE_CELLS])
 def test_replicate(fault, outcome, reason, every_log_record):
-    with replicate_server.ReplicateServer() as server:
+    with replicate_server.ReplicateServer() as server, LocalServer(_AnotherHost) as elsewhere:
         base = f"http://127.0.0.1:{closed_port()}/v1" if fault == "refused" else server.api_url
-        server.state.fault = None if fault == "refused" else fault
+        server.state.fault = None if fault == "refused" else REPLICATE_SERVER_FAULT.get(fault, fault)
+        server.state.redirect_to = elsewhere.url
+        if fault == "429-huge":
+            server.state.retry_after = "99999999999999999999"
+        if fault == "output-elsewhere":
+            server.state.output_base = elsewhere.url
         config = Config(timeouts={"replicate": REPLICATE_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
                         ).with_settings({"REPLICATE_API_TOKEN": replicate_server.TOKEN, "REPLICATE_BASE_URL": base})
         data = png_bytes(photo(REPLICATE_INPUT))
@@ -216,14 +239,16 @@ def test_replicate(fault, outcome, reason, every_log_record):
             predictions = dict(server.state.predictions)
         still_running = sorted(pid for pid, p in predictions.items() if p.status not in replicate_server.TERMINAL
                                or pid in server.state.cancels)
-        if fault == "slow":
-            assert predictions, "the slow cell never created its prediction"
+        if fault in ("slow", "queued"):
+            assert predictions, f"the {fault} cell never created its prediction"
         # run_cell already waited for the hdcore-replicate* threads (the cancel's included): the cancels are in
         assert sorted(server.state.cancels) == still_running
-        if fault in ("slow", "hang", "slow-download"):
+        if fault in ("slow", "hang", "slow-download", "queued"):
             assert sorted(server.state.cancels) == sorted(
-                pid for pid, p in predictions.items() if p.fault == "slow")
+                pid for pid, p in predictions.items() if p.fault in ("slow", "queued"))
         assert len([p for p in server.state.paths("POST") if p == "/v1/predictions"]) <= 1  # never paid twice
+        assert elsewhere.state.requests == []  # no redirect followed, no foreign file fetched
+        assert all(r.headers.get("Cancel-After") == "7s" for r in server.state.creates())  # Replicate's own backstop
         if outcome == "error":
             tier_alone_raises("replicate", config, data, 2, replicate_server.TOKEN, every_log_record)
 
@@ -306,14 +331,6 @@ FAL_CELLS = [
     ("wrong-size", "error", "output is 50x50, expected 32x24"),
 ]
 FAL_STILL_RUNNING = ("queued", "slow", "status-redirect")
-
-
-class _AnotherHost(QuietHandler):
-    """What a redirect or a foreign file URL points at: it must never be reached (least of all with the key)."""
-
-    def do_GET(self) -> None:
-        self.state.record(self, b"")
-        self.send_bytes(200, png_bytes(photo(FAL_INPUT)), "image/png")
 
 
 @pytest.mark.parametrize("fault, outcome, reason", FAL_CELLS, ids=[c[0] for c in FAL_CELLS])

@@ -323,6 +323,8 @@ FAULTS = [
     ("hang", "timeout", "", False),
     ("echo-token", "error", "upstream refused Bearer ***", False),
     ("echo-token-altered", "error", "upstream refused bearer *** (sent as BEARER%20***)", False),
+    ("redirect", "error", "Replicate answered a redirect (HTTP 307) creating the prediction; not followed", False),
+    ("endless-answer", "timeout", "", False),
     ("failed", "error", "prediction failed: CUDA out of memory. Tried to allocate 2.00 GiB", False),
     ("canceled", "error", "prediction was canceled on Replicate's side", False),
     ("non-image", "error", "output is not an image", False),
@@ -339,10 +341,12 @@ FAULTS = [
 
 @pytest.mark.parametrize(("fault", "outcome", "reason", "cancelled"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_fault_falls_back_to_lanczos_with_a_typed_reason(server, every_log_line, fault, outcome, reason, cancelled):
-    server.state.fault = fault
-    started = time.monotonic()
-    result = engine_for(server).enhance(image(), scale=2)
-    elapsed = time.monotonic() - started
+    with LocalServer(_AnyFile) as elsewhere:
+        server.state.fault, server.state.redirect_to = fault, elsewhere.url
+        started = time.monotonic()
+        result = engine_for(server).enhance(image(), scale=2)
+        elapsed = time.monotonic() - started
+    assert elsewhere.state.requests == []  # a redirect is never followed: the token never goes elsewhere
 
     attempt = replicate_attempt(result)
     assert (result.provider, result.image.size) == ("lanczos", (32, 24))

@@ -62,6 +62,8 @@ REPLICATE_FAULTS = (
     "410",  # create answers 410: the version is gone
     "echo-token",  # create answers 500 whose detail repeats the Authorization header (a careless proxy)
     "echo-token-altered",  # the same, lower-cased and URL-encoded
+    "endless-answer",  # create answers 201 with a body that never ends
+    "redirect",  # create answers 307 to state.redirect_to (another host)
     "401",  # every API call answers 401
     "poll-500",  # every GET of a prediction answers 500; the prediction itself runs on
     "poll-429",  # every GET of a prediction answers 429 with Retry-After (state.retry_after)
@@ -110,6 +112,7 @@ class ReplicateState(ServerState):
     error_text: str = "CUDA out of memory.\nTried to allocate 2.00 GiB"
     honour_wait: bool = True  # False: Prefer: wait is ignored, as by an older API
     deadline_scale: float = 1.0  # Cancel-After deadlines run this much faster (a test need not wait them out)
+    redirect_to: str = "http://127.0.0.1:9"  # another host, for the redirect fault
     models: dict[str, dict[str, Any]] = field(default_factory=catalogue)
     predictions: dict[str, Prediction] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # outputs, by name
@@ -270,6 +273,13 @@ class ReplicateHandler(QuietHandler):
                           "predictions is reduced to 6 requests per minute with a burst of 1.", headers)  # fmt: skip
         elif fault == "410":
             self._problem(410, "Gone", "This version has been removed")
+        elif fault == "endless-answer":
+            self.send_endless(201, "application/json", b'{"id": "')
+        elif fault == "redirect":
+            self.send_response(307)
+            self.send_header("Location", f"{self.state.redirect_to}/v1/predictions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             return False
         return True
@@ -398,6 +408,23 @@ class ReplicateHandler(QuietHandler):
                 self.state.files[name] = data
             reference = f"{self.state.output_base or self._base_url()}/files/{name}"
         return [reference] if answers_a_list(prediction.model) else reference
+
+    def send_endless(self, status: int, content_type: str, first: bytes) -> None:
+        """Chunked, never finishing: 64 kB every 10 ms until the client goes away or the server stops."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = first + b" " * (65536 - len(first))
+        end = time.monotonic() + HANG_SECONDS
+        try:
+            while time.monotonic() < end and not self.state.stop.is_set():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def _base_url(self) -> str:
         host, port = self.server.server_address[:2]

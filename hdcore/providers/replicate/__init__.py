@@ -48,7 +48,7 @@ from .models import DEFAULT_ALIASES, DEFAULT_MODEL, HARDWARE_PRICES, MODEL_PRICE
 from .output import API_READ_TIMEOUT_S, CONNECT_TIMEOUT_S, Download, decoded, fitted, output_url
 from .transport import (
     BoundedTimeouts, CancelAfter, PredictionState, allowed_output_url, disable_sdk_retries, model_aliases,
-    sdk_base_url,
+    refuse_redirects, sdk_base_url,
 )  # fmt: skip
 
 __all__ = ["INFO", "PROVIDER", "ReplicateProvider", "allowed_output_url", "sdk_base_url"]
@@ -223,7 +223,7 @@ class ReplicateProvider(Provider):
             api_token=token.reveal(),
             base_url=sdk_base_url(self.base_url),
             timeout=self._api_timeout(),
-            event_hooks={"request": [self._cancel_after], "response": [self._remember_response]},
+            event_hooks={"request": [self._cancel_after], "response": [self._remember_response, refuse_redirects]},
             transport=BoundedTimeouts(self._api_timeout()),
         )
         disable_sdk_retries(client)
@@ -324,11 +324,11 @@ class ReplicateProvider(Provider):
             self._check(request, model, deadline, late)
             request.cancel_event.wait(min(interval, _left(deadline)))
             self._check(request, model, deadline, late)
-            prediction, pause = self._poll(prediction, model)
+            prediction, pause = self._poll(prediction, model, deadline)
             interval = max(min(interval * 1.5, POLL_MAX_S), pause)
         return prediction
 
-    def _poll(self, prediction: PredictionState, model: str) -> tuple[PredictionState, float]:
+    def _poll(self, prediction: PredictionState, model: str, deadline: float) -> tuple[PredictionState, float]:
         """The prediction's latest state, and how long to pause before asking again.
 
         A failed poll is not a failed prediction: the prediction runs (and bills) on, so transient trouble
@@ -337,7 +337,7 @@ class ReplicateProvider(Provider):
         """
         try:
             with self.translator.translated(model, "checking the prediction"):
-                answer = self._sdk()._request("GET", f"/v1/predictions/{prediction.id}")
+                answer = self._sdk()._request("GET", f"/v1/predictions/{prediction.id}", timeout=_until(deadline))
                 return PredictionState.from_json(answer.json()), 0.0
         except (TransientError, ProviderTimeout) as error:
             logger.debug("replicate: poll of %s failed (%s); polling on", prediction.id, error)
@@ -423,6 +423,12 @@ def _deadline(request: UpscaleRequest) -> float:
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
+
+
+def _until(deadline: float) -> httpx.Timeout:
+    """One API call's timeout: no longer than the time left (and never 0: the deadline check says why it ends)."""
+    left = max(0.05, _left(deadline))
+    return httpx.Timeout(min(left, API_READ_TIMEOUT_S), connect=min(left, CONNECT_TIMEOUT_S))
 
 
 def _prefer_wait(deadline: float) -> int | None:

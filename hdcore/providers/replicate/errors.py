@@ -38,6 +38,7 @@ from ...errors import (
 )
 from ...text import echoes, redacted, shortened
 from ..remote import retry_after_seconds
+from .transport import API_ANSWER_CAP, AnswerTooLarge, RedirectRefused
 
 # A Retry-After longer than this is noise or hostile (a rate window is a minute; a daily quota reopens within a
 # day at the latest, and the breaker tries again after this anyway); bounded so no clock arithmetic overflows.
@@ -62,6 +63,13 @@ class Translator:
             yield
         except ReplicateError as error:
             raise self.from_api_error(error, model, doing) from error
+        except AnswerTooLarge as error:
+            raise TransientError(f"Replicate's answer {doing} is over {API_ANSWER_CAP:,} bytes",
+                                 provider=self.provider, model=model) from error  # fmt: skip
+        except RedirectRefused as error:
+            cost = 0.0 if doing in NOTHING_STARTED else None  # an HTTP answer: nothing was created
+            raise TransientError(f"Replicate answered a redirect ({error}) {doing}; not followed",
+                                 provider=self.provider, model=model, cost_usd=cost) from error  # fmt: skip
         except httpx.TimeoutException as error:
             raise ProviderTimeout(f"timed out {doing}", provider=self.provider, model=model) from error
         except httpx.HTTPError as error:  # connection refused or reset, broken HTTP

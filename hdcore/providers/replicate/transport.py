@@ -8,6 +8,7 @@ import json
 import math
 import re
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -22,6 +23,9 @@ from ...errors import ConfigError
 DELIVERY_DOMAIN = "replicate.delivery"
 PREDICTION_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+# A prediction is a small JSON document, but its output may come inline as a data URI (up to the 64 MB output cap,
+# base64): answers are cut off past that, so an endless one ends too.
+API_ANSWER_CAP = 96 * 1024 * 1024
 CREATE_PATH = re.compile(r"/v1/(models/[^/]+/[^/]+/)?predictions$")
 
 
@@ -50,9 +54,26 @@ def _origin(parts: Any) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+class AnswerTooLarge(httpx.ReadError):
+    """An API answer passed ``API_ANSWER_CAP`` bytes."""
+
+
+class AnswerTooSlow(httpx.ReadTimeout):
+    """An API answer still arriving when its whole read time was spent (a drip: each chunk in time, never done)."""
+
+
+class RedirectRefused(httpx.HTTPError):
+    """The API answered a redirect: never followed (the token would go along)."""
+
+
 class BoundedTimeouts(httpx.HTTPTransport):
-    """Every request gets a finite timeout. The SDK sends a create without ``Prefer: wait`` with ``timeout=None``,
-    which httpx reads as "wait forever": a stalled server would then keep the worker thread alive for good."""
+    """Every request gets a finite timeout, and every answer a size cap and a total read time.
+
+    The SDK sends a create without ``Prefer: wait`` with ``timeout=None``, which httpx reads as "wait forever": a
+    stalled server would then keep the worker thread alive for good. httpx's read timeout bounds each wait for a
+    chunk, not the body: an endless or dripping answer would never end, so the body is cut off at
+    ``API_ANSWER_CAP`` bytes or once the read timeout has passed in all.
+    """
 
     def __init__(self, fallback: httpx.Timeout):
         super().__init__()
@@ -60,10 +81,37 @@ class BoundedTimeouts(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         asked = request.extensions.get("timeout") or {}
-        request.extensions["timeout"] = {
+        timeouts = {
             phase: asked.get(phase) if asked.get(phase) is not None else limit for phase, limit in self._fallback.items()
         }
-        return super().handle_request(request)
+        request.extensions["timeout"] = timeouts
+        response = super().handle_request(request)
+        response.stream = _Bounded(response.stream, API_ANSWER_CAP, time.monotonic() + (timeouts.get("read") or 10.0))
+        return response
+
+
+class _Bounded(httpx.SyncByteStream):
+    def __init__(self, stream: Any, limit: int, until: float):
+        self._stream, self._limit, self._until = stream, limit, until
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._stream:
+            size += len(chunk)
+            if size > self._limit:
+                raise AnswerTooLarge(f"the answer is over {self._limit:,} bytes")
+            if time.monotonic() > self._until:
+                raise AnswerTooSlow("the answer took longer than its read timeout")
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def refuse_redirects(response: httpx.Response) -> None:
+    """A response hook: a redirect from the API is an error, never a place to send the token."""
+    if response.is_redirect:
+        raise RedirectRefused(f"HTTP {response.status_code}")
 
 
 def disable_sdk_retries(client: replicate.Client) -> None:
