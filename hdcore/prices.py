@@ -20,7 +20,7 @@ not a quote.
 Override keys (``HDCORE_PRICES``), namespaced by provider:
 
     "<provider>:<model>"             the model's price in its own unit      "fal:fal-ai/esrgan": 0.0012
-    "<provider>:<unit>:<model>"      the model billed in that unit instead  "replicate:run:nightmareai/real-esrgan": 0.002
+    "<provider>:<unit>:<model>"      the model billed in that unit instead  "replicate:run:owner/model": 0.002
     "<provider>:second:<hardware>"   a hardware's price per second          "replicate:second:gpu-t4": 0.000225
     "<provider>:<hardware>"          the same (a name without a "/")        "replicate:gpu-t4": 0.000225
     "run:<model>", "second:<hardware>"   without a provider: the table that accepts ``unprefixed`` keys (Replicate's,
@@ -105,6 +105,7 @@ class PriceTable:
         """The provider's figures with ``overrides`` applied; keys of other providers are left for them.
 
         ``unprefixed``: this table also takes the keys written without a provider (``run:...``, ``second:...``).
+        (Six parameters: the table's four parts as data, and two keyword-only choices of how keys are read.)
         """
         table = cls(provider, dict(models), dict(rates or {}), dict(aliases or {}))
         for key, usd in (overrides or {}).items():

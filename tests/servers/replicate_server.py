@@ -49,8 +49,9 @@ from PIL import Image
 
 from tests.servers.base import HANG_SECONDS, LocalServer, QuietHandler, ServerState, upscaled_png
 from tests.servers.replicate_schemas import (  # noqa: F401  (the names tests import from here)
-    CLARITY, CLARITY_VERSION, CRISP_SCALE, GOOGLE_UPSCALER, OLD_REFINER, REAL_ESRGAN, REAL_ESRGAN_VERSION, RECRAFT_CRISP,
-    REFINER, REFINER_VERSION, SWINIR, SWINIR_VERSION, TOPAZ, answers_a_list, catalogue, input_problem, output_scale,
+    CLARITY, CLARITY_VERSION, CRISP_SCALE, GOOGLE_UPSCALER, OLD_REFINER, REAL_ESRGAN, REAL_ESRGAN_VERSION,
+    RECRAFT_CRISP, REFINER, REFINER_VERSION, SWINIR, SWINIR_VERSION, TOPAZ, answers_a_list, catalogue,
+    input_problem, output_scale,
 )  # fmt: skip
 
 TOKEN = "r8_test_Secret_Token_0123456789abcdef"

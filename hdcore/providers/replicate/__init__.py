@@ -44,7 +44,9 @@ from ...prices import PriceTable, model_name
 from ..base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
 from ..remote import png_bytes
 from .errors import CREATING, LOOKING_UP, UPLOADING, Translator
-from .models import DEFAULT_ALIASES, DEFAULT_MODEL, HARDWARE_PRICES, MODEL_PRICES, MODELS, canonical, pinned_version, spec
+from .models import (
+    DEFAULT_ALIASES, DEFAULT_MODEL, HARDWARE_PRICES, MODEL_PRICES, MODELS, canonical, pinned_version, spec,
+)  # fmt: skip
 from .output import API_READ_TIMEOUT_S, CONNECT_TIMEOUT_S, Download, decoded, fitted, output_url
 from .transport import (
     BoundedTimeouts, CancelAfter, PredictionState, allowed_output_url, disable_sdk_retries, model_aliases,

@@ -81,9 +81,8 @@ class BoundedTimeouts(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         asked = request.extensions.get("timeout") or {}
-        timeouts = {
-            phase: asked.get(phase) if asked.get(phase) is not None else limit for phase, limit in self._fallback.items()
-        }
+        timeouts = {phase: asked[phase] if asked.get(phase) is not None else limit
+                    for phase, limit in self._fallback.items()}  # fmt: skip
         request.extensions["timeout"] = timeouts
         response = super().handle_request(request)
         response.stream = _Bounded(response.stream, API_ANSWER_CAP, time.monotonic() + (timeouts.get("read") or 10.0))
