@@ -8,9 +8,9 @@ answers a ``request_id``; ``GET {queue}/{owner}/{alias}/requests/{id}/status`` s
 This module speaks that protocol with httpx rather than fal's official client (fal-client 1.0.3), because the
 client cannot be held to this tier's rules: its hosts are module constants read from the environment at import
 (``FAL_RUN_HOST``, ``FAL_QUEUE_RUN_HOST``) and always https, so a per-configuration base URL (or a local test
-server) cannot be set; each of its requests retries up to 10 times with backoff, whatever the deadline; it
-follows redirects with the key on its client; and it polls the status, result and cancel URLs the server names,
-wherever they point. Here every URL is built from the configured base and the request id, nothing is retried,
+server) cannot be set; each of its requests retries up to 10 times with backoff, whatever the deadline; its
+key-bearing client follows redirects (httpx drops the header only when the origin changes); and it polls the
+status, result and cancel URLs the submit's answer names, wherever they point. Here every URL is built from the configured base and the request id, nothing is retried,
 nothing is followed, and every wait ends at the tier's deadline.
 
 One request per upscale, never repeated (a submit may have started a billed run). The submit carries

@@ -179,11 +179,11 @@ def test_options_follow_the_provider(monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
     app = started_app()
     assert [radio.label for radio in app.radio] == ["Scale", "Local preset"]
-    assert [toggle.label for toggle in app.toggle] == ["Face enhance (Replicate Real-ESRGAN, GFPGAN)"]
+    assert [toggle.label for toggle in app.toggle] == ["Face enhance (Replicate: Real-ESRGAN with GFPGAN, Topaz)"]
     choose(app, "Provider", "lanczos")
     assert [radio.label for radio in app.radio] == ["Scale"] and not app.toggle
     choose(app, "Provider", "replicate")
-    choose(app, "Model", "batouresearch/magic-image-refiner")
+    choose(app, "Model", "fermatresearch/magic-image-refiner")
     assert [box.label for box in app.text_input] == ["Prompt"] and not app.toggle
     choose(app, "Output format", "jpeg")
     assert [slider.label for slider in app.slider] == ["Quality"] and app.slider[0].value == 92
@@ -314,7 +314,7 @@ def test_enhance_page_explains_the_auto_order(monkeypatch):
     monkeypatch.setenv("HDCORE_ORDER_MODE", "adaptive")
     app = started_app()
     captions = [caption.value for caption in app.caption]
-    assert any("Adaptive order: Hugging Face → Replicate → HF Space → Local" in text for text in captions)
+    assert any("Adaptive order: Hugging Face → fal → Replicate → HF Space → Local" in text for text in captions)
     choose(app, "Provider", "lanczos")
     assert not any("Adaptive order" in caption.value for caption in app.caption)  # a forced tier has no order
 
