@@ -10,7 +10,7 @@
     │   ├── RateLimited              the provider asked us to slow down; carries retry_after (seconds or None)
     │   ├── AuthError                the token was rejected (the token itself is never part of the message)
     │   ├── PermanentError           the model is not served there (HTTP 404 / 410); do not retry soon
-    │   ├── RequestRejected          the provider refused this request (400, 413, 422): it fails, the tier stays
+    │   ├── RequestRejected          the provider refused this request (bad input, too large); the tier stays open
     │   ├── TransientError           5xx, connection trouble, model loading; worth retrying later
     │   ├── BadOutput                an answer arrived but it is not a valid image of the requested size
     │   └── Cancelled                the caller abandoned the request

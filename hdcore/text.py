@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
+from urllib.parse import quote, quote_plus
 
 MAX_DETAIL_CHARS = 200  # a server's or library's own text is cut here, so that a message stays a readable line
 
@@ -33,6 +35,17 @@ def redacted(text: str, secrets: Iterable[Any], mask: str = SECRET_MASK) -> str:
     for value in values:  # an empty token is no secret: replacing "" would put the mask between every character
         text = text.replace(value, mask)
     return text
+
+
+def echoes(text: str, secrets: Iterable[Any]) -> list[str]:
+    """Every form in which ``text`` repeats one of ``secrets``: as it is, in another case, or URL-encoded (a
+    server may upper-case a header it quotes, or echo a query string). Give them to ``redacted``:
+    ``redacted(text, echoes(text, secrets))`` blanks each of them out."""
+    found = set()
+    for value in {_revealed(s) for s in secrets} - {""}:
+        for form in {value, quote(value), quote(value, safe=""), quote_plus(value)}:
+            found.update(match.group(0) for match in re.finditer(re.escape(form), text, re.IGNORECASE))
+    return sorted(found, key=len, reverse=True)
 
 
 def _revealed(secret: Any) -> str:

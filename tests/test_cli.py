@@ -145,7 +145,7 @@ def test_providers_lists_every_tier_and_never_a_token():
     result = run("providers", env={"HUGGINGFACE_TOKEN": "hf_neverprintme", "REPLICATE_API_TOKEN": "r8_neverprintme"})
     assert result.returncode == 0, result.stderr
     assert "neverprintme" not in result.stdout + result.stderr
-    assert "auto chain: hf -> replicate -> space -> local" in result.stdout
+    assert "auto chain: hf -> fal -> replicate -> space -> local" in result.stdout
     assert "status:  configured" in result.stdout
     assert "realesrgan-x4plus" in result.stdout and "lanczos" in result.stdout
     as_json = [json.loads(line) for line in run("providers", "--json").stdout.splitlines()]

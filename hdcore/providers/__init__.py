@@ -14,9 +14,11 @@ from ..config import Config
 from ..errors import ConfigError
 from .base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
 
-# The registry: every provider hdcore ships, in the Auto chain's default order (the seed's, the embedded local
-# tier last); a provider whose info says ``in_auto_chain=False`` runs only when named.
-PROVIDER_IDS = ("hf", "replicate", "space", "local", "lanczos")
+# The registry: every provider hdcore ships, in the Auto chain's default order (the seed's, with fal before
+# Replicate: its default answers from warm GPUs within seconds, for about a cent a photo, where Replicate's
+# community models may cold-boot past the deadline; the embedded local tier last); a provider whose info says
+# ``in_auto_chain=False`` runs only when named.
+PROVIDER_IDS = ("hf", "fal", "replicate", "space", "local", "lanczos")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from tests.conftest import photo, png_bytes
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 HF_SENTINEL = "hf_SENTINEL_token_that_must_never_show_4242"
 REPLICATE_SENTINEL = "r8_SENTINEL_token_that_must_never_show_2424"
+FAL_SENTINEL = "fal_id_SENTINEL:fal_secret_that_must_never_show_4224"
 TOKENS = ("HUGGINGFACE_TOKEN", "REPLICATE_API_TOKEN", "HDCORE_SPACE")
 
 
@@ -180,11 +181,11 @@ def test_options_follow_the_provider(monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
     app = started_app()
     assert [radio.label for radio in app.radio] == ["Scale", "Local preset"]
-    assert [toggle.label for toggle in app.toggle] == ["Face enhance (Replicate Real-ESRGAN, GFPGAN)"]
+    assert [toggle.label for toggle in app.toggle] == ["Face enhance (Replicate: Real-ESRGAN with GFPGAN, Topaz)"]
     choose(app, "Provider", "lanczos")
     assert [radio.label for radio in app.radio] == ["Scale"] and not app.toggle
     choose(app, "Provider", "replicate")
-    choose(app, "Model", "batouresearch/magic-image-refiner")
+    choose(app, "Model", "fermatresearch/magic-image-refiner")
     assert [box.label for box in app.text_input] == ["Prompt"] and not app.toggle
     choose(app, "Output format", "jpeg")
     assert [slider.label for slider in app.slider] == ["Quality"] and app.slider[0].value == 92
@@ -315,7 +316,7 @@ def test_enhance_page_explains_the_auto_order(monkeypatch):
     monkeypatch.setenv("HDCORE_ORDER_MODE", "adaptive")
     app = started_app()
     captions = [caption.value for caption in app.caption]
-    assert any("Adaptive order: Hugging Face → Replicate → HF Space → Local" in text for text in captions)
+    assert any("Adaptive order: Hugging Face → fal → Replicate → HF Space → Local" in text for text in captions)
     choose(app, "Provider", "lanczos")
     assert not any("Adaptive order" in caption.value for caption in app.caption)  # a forced tier has no order
 
@@ -340,8 +341,10 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     caplog.set_level(logging.DEBUG)
     dead = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
+    monkeypatch.setenv("FAL_KEY", FAL_SENTINEL)
     monkeypatch.setenv("HDCORE_HF_BASE_URL", dead)
     monkeypatch.setenv("REPLICATE_BASE_URL", dead)
+    monkeypatch.setenv("HDCORE_FAL_BASE_URL", dead)
     monkeypatch.setenv("HDCORE_SPACE", dead + "/")
 
     app = AppTest.from_file(APP, default_timeout=240)
@@ -353,14 +356,14 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     app.radio[0].set_value(2)
     enhance(app)
     rows = attempts_rows(app)
-    assert [row["Provider"] for row in rows] == ["Hugging Face", "Replicate", "HF Space", "Local"]
-    assert [row["Outcome"] for row in rows][:3] == ["error"] * 3  # each cloud tier was called with its token
+    assert [row["Provider"] for row in rows] == ["Hugging Face", "fal", "Replicate", "HF Space", "Local"]
+    assert [row["Outcome"] for row in rows][:4] == ["error"] * 4  # each cloud tier was called with its token
     assert rows[-1]["Outcome"] == "ok"
     seen.append(rendered_text(app))
 
     app.switch_page("pages/providers.py")
     app.run()
-    for tier in ("hf", "replicate", "space"):
+    for tier in ("hf", "fal", "replicate", "space"):
         next(button for button in app.button if button.key == f"probe-{tier}").click().run()
         assert not app.exception
         seen.append(rendered_text(app))
@@ -391,6 +394,7 @@ def test_no_token_appears_on_any_page_or_in_the_logs(monkeypatch, caplog, capfd)
     assert "Hugging Face" in everything and "astronaut.png" in everything  # the scan does see the pages
     assert HF_SENTINEL not in everything
     assert REPLICATE_SENTINEL not in everything
+    assert FAL_SENTINEL not in everything and FAL_SENTINEL.split(":")[1] not in everything
 
 
 # ---------------------------------------------------------------------------------- auto model, quality

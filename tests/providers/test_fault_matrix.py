@@ -4,26 +4,29 @@ Every cell runs the chain [tier, lanczos] with a short deadline and hedging off,
 
 * the Lanczos image at the exact size, and on the cloud attempt its outcome and a one-line reason;
 * no worker thread of the tier (``hdcore-<tier>...``) still alive shortly after the deadline;
-* every Replicate prediction abandoned while it could still run is cancelled on the server;
+* every Replicate prediction and fal request abandoned while it could still run is cancelled on the server;
 * the token nowhere: log records (DEBUG, every logger), attempt reasons, the result dict, exception text.
 
 Cells (tier x fault):
 
-=============== ===== ========= =====
-fault           hf    replicate space
-=============== ===== ========= =====
-hang            yes   yes       yes ("slow" mode: the job never ends)
-slow drip       yes   yes (output file, one byte at a time; also "slow": the prediction never finishes)
-refused         yes   yes       yes
-reset           yes   yes       no
-500             yes   yes       yes as the app's own error (gr.Error), not an HTTP status
-429 Retry-After yes   yes       no
-401             yes   yes       no
-410             yes   yes       no
-non-image       yes   yes       yes
-truncated       yes   yes       no
-wrong-size      yes   yes       yes ("wrong-aspect")
-=============== ===== ========= =====
+=============== ===== ========= ===== =====
+fault           hf    replicate space fal
+=============== ===== ========= ===== =====
+hang            yes   yes       yes   yes ("slow" mode: the job never ends; fal also "queued")
+slow drip       yes   yes (output file, one byte at a time; also "slow": the prediction never finishes)  fal yes
+refused         yes   yes       yes   yes
+reset           yes   yes       no    no
+500             yes   yes       yes as the app's own error (gr.Error), not an HTTP status; fal yes
+429 Retry-After yes   yes       no    yes (also a huge one, bounded)
+401             yes   yes       no    yes
+410 / 404       yes   yes       no    yes (404: no such app)
+non-image       yes   yes       yes   yes
+truncated       yes   yes       no    no
+wrong-size      yes   yes       yes ("wrong-aspect")  fal yes
+echoed token    -     yes (also altered: lower-cased, URL-encoded)  fal yes
+redirect        -     -         -     yes (status and result to another host: never followed, the key never sent)
+endless body    -     -         -     yes (the result, and the output file)
+=============== ===== ========= ===== =====
 
 What a Gradio server cannot produce (so the Space row has no cell for it): a Gradio app answers every call
 through its own queue (a join, then server-sent events) and its own file route, so the app has no say over
@@ -50,17 +53,19 @@ from hdcore.providers.space import SpaceProvider
 from hdcore.providers.hf import HuggingFaceProvider
 from hdcore.providers.lanczos import LanczosProvider
 from hdcore.providers.replicate import ReplicateProvider
+from hdcore.providers.fal import FalProvider
 from hdcore.providers import ProviderSpec, Registry
 from tests.conftest import photo, png_bytes
 from tests.servers import hf_router as hf_server
-from tests.servers import replicate_server
+from tests.servers import fal_server, replicate_server
+from tests.servers.base import LocalServer, QuietHandler
 
 HF_TIMEOUT = 1.0
 REPLICATE_TIMEOUT = 1.5
 SPACE_TIMEOUT = 1.5
 THREAD_GRACE_S = 2.0  # worker threads must be gone by the deadline plus this
 SPACE_TOKEN = "hf_FAULTS_space_Token_0123456789abcdef"
-PROVIDERS = {"hf": HuggingFaceProvider, "replicate": ReplicateProvider, "space": SpaceProvider}
+PROVIDERS = {"hf": HuggingFaceProvider, "replicate": ReplicateProvider, "space": SpaceProvider, "fal": FalProvider}
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -135,6 +140,16 @@ def photo_size(data: bytes) -> tuple[int, int]:
     return Image.open(io.BytesIO(data)).size
 
 
+class _AnotherHost(QuietHandler):
+    """What a redirect or a foreign file URL points at: it must never be reached (least of all with a token)."""
+
+    def do_GET(self) -> None:
+        self.state.record(self, b"")
+        self.send_bytes(200, png_bytes(photo((16, 12))), "image/png")
+
+    do_POST = do_GET
+
+
 @pytest.fixture(autouse=True)
 def every_log_record(caplog):
     caplog.set_level(logging.DEBUG)  # requests, urllib3, httpx, the SDKs and gradio_client included
@@ -192,14 +207,27 @@ REPLICATE_CELLS = [
     ("non-image", "error", "output is not an image"),
     ("truncated", "error", "output is not an image: truncated or corrupt PNG data"),
     ("wrong-size", "error", "output is 50x50, not the shape of the 16x12 input"),
+    # the hostile-server cells
+    ("echo-token-altered", "error", "upstream refused bearer *** (sent as BEARER%20***)"),
+    ("429-huge", "error", "rate limited by Replicate (HTTP 429); retry after 3600 s"),
+    ("endless-answer", "timeout", "timed out after 1.5 s"),
+    ("redirect", "error", "Replicate answered a redirect (HTTP 307) creating the prediction; not followed"),
+    ("output-elsewhere", "error", "refusing to fetch output from 127.0.0.1"),  # another port here: SSRF refused
+    ("queued", "timeout", "timed out after 1.5 s"),  # waiting for hardware: cancelled (Cancel-After backs it up)
 ]
+REPLICATE_SERVER_FAULT = {"429-huge": "429", "output-elsewhere": None}
 
 
 @pytest.mark.parametrize("fault, outcome, reason", REPLICATE_CELLS, ids=[c[0] for c in REPLICATE_CELLS])
 def test_replicate(fault, outcome, reason, every_log_record):
-    with replicate_server.ReplicateServer() as server:
+    with replicate_server.ReplicateServer() as server, LocalServer(_AnotherHost) as elsewhere:
         base = f"http://127.0.0.1:{closed_port()}/v1" if fault == "refused" else server.api_url
-        server.state.fault = None if fault == "refused" else fault
+        server.state.fault = None if fault == "refused" else REPLICATE_SERVER_FAULT.get(fault, fault)
+        server.state.redirect_to = elsewhere.url
+        if fault == "429-huge":
+            server.state.retry_after = "99999999999999999999"
+        if fault == "output-elsewhere":
+            server.state.output_base = elsewhere.url
         config = Config(timeouts={"replicate": REPLICATE_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
                         ).with_settings({"REPLICATE_API_TOKEN": replicate_server.TOKEN, "REPLICATE_BASE_URL": base})
         data = png_bytes(photo(REPLICATE_INPUT))
@@ -211,14 +239,16 @@ def test_replicate(fault, outcome, reason, every_log_record):
             predictions = dict(server.state.predictions)
         still_running = sorted(pid for pid, p in predictions.items() if p.status not in replicate_server.TERMINAL
                                or pid in server.state.cancels)
-        if fault == "slow":
-            assert predictions, "the slow cell never created its prediction"
+        if fault in ("slow", "queued"):
+            assert predictions, f"the {fault} cell never created its prediction"
         # run_cell already waited for the hdcore-replicate* threads (the cancel's included): the cancels are in
         assert sorted(server.state.cancels) == still_running
-        if fault in ("slow", "hang", "slow-download"):
+        if fault in ("slow", "hang", "slow-download", "queued"):
             assert sorted(server.state.cancels) == sorted(
-                pid for pid, p in predictions.items() if p.fault == "slow")
+                pid for pid, p in predictions.items() if p.fault in ("slow", "queued"))
         assert len([p for p in server.state.paths("POST") if p == "/v1/predictions"]) <= 1  # never paid twice
+        assert elsewhere.state.requests == []  # no redirect followed, no foreign file fetched
+        assert all(r.headers.get("Cancel-After") == "7s" for r in server.state.creates())  # Replicate's own backstop
         if outcome == "error":
             tier_alone_raises("replicate", config, data, 2, replicate_server.TOKEN, every_log_record)
 
@@ -274,3 +304,53 @@ def test_space(fault, outcome, reason, every_log_record, request):
         tier_alone_raises("space", config, data, 4, SPACE_TOKEN, every_log_record)
     if log is not None:
         assert SPACE_TOKEN not in [h for h in log.token_headers if h]  # 127.0.0.1 is not Hugging Face
+
+
+# --- fal -----------------------------------------------------------------------------------------------
+
+FAL_TIMEOUT = 1.5
+FAL_INPUT = (16, 12)
+FAL_CELLS = [
+    # fault, outcome, the reason begins with; cells whose request could still run check it was cancelled
+    ("hang", "timeout", "timed out after 1.5 s"),  # the submit never answers: no request id, nothing to cancel
+    ("queued", "timeout", "timed out after 1.5 s"),
+    ("slow", "timeout", "timed out after 1.5 s"),
+    ("slow-download", "timeout", "timed out after 1.5 s"),
+    ("endless-file", "timeout", "timed out after 1.5 s"),
+    ("refused", "error", "connection failed submitting the request"),
+    ("500", "error", "fal server error (HTTP 500)"),
+    ("429", "error", "rate limited by fal (HTTP 429); retry after 3600 s"),  # Retry-After 99999999999999999999
+    ("401", "error", "fal rejected the key (HTTP 401)"),
+    ("404", "error", "model not served here (HTTP 404)"),
+    ("echo-key", "error", "fal server error (HTTP 500): gateway refused KEY%20"),
+    ("status-redirect", "timeout", "timed out after 1.5 s"),
+    ("result-redirect", "error", "fal answered a redirect (HTTP 307) fetching the result; not followed"),
+    ("elsewhere", "error", "refusing to fetch output from 127.0.0.1"),
+    ("endless", "error", "fal's answer fetching the result is over 1,048,576 bytes"),
+    ("non-image", "error", "output is not an image"),
+    ("wrong-size", "error", "output is 50x50, expected 32x24"),
+]
+FAL_STILL_RUNNING = ("queued", "slow", "status-redirect")
+
+
+@pytest.mark.parametrize("fault, outcome, reason", FAL_CELLS, ids=[c[0] for c in FAL_CELLS])
+def test_fal(fault, outcome, reason, every_log_record):
+    with fal_server.FalServer() as server, LocalServer(_AnotherHost) as elsewhere:
+        base = f"http://127.0.0.1:{closed_port()}" if fault == "refused" else server.url
+        server.state.fault = None if fault == "refused" else fault
+        server.state.redirect_to, server.state.retry_after = elsewhere.url, "99999999999999999999"
+        config = Config(timeouts={"fal": FAL_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
+                        ).with_settings({"FAL_KEY": fal_server.KEY, "HDCORE_FAL_BASE_URL": base})
+        data = png_bytes(photo(FAL_INPUT))
+        attempt = run_cell("fal", config, data, 2, FAL_TIMEOUT, fal_server.KEY, every_log_record)
+        assert attempt.outcome == outcome
+        assert attempt.reason.startswith(reason), attempt.reason
+        assert_token_absent(fal_server.KEY.split(":")[1], every_log_record, attempt.reason)
+
+        # run_cell already waited for the hdcore-fal* threads (the cancel's included): the cancels are in
+        expected = sorted(server.state.jobs) if fault in FAL_STILL_RUNNING else []
+        assert sorted(server.state.cancels) == expected
+        assert len(server.state.submits()) <= 1  # never paid twice
+        assert elsewhere.state.requests == []  # no redirect followed, no foreign file fetched, the key never left
+        if outcome == "error":
+            tier_alone_raises("fal", config, data, 2, fal_server.KEY, every_log_record)

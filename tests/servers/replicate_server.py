@@ -1,21 +1,28 @@
 """A Replicate HTTP API of ours on 127.0.0.1, faithful to what replicate-python 1.0.7 sends and reads.
 
-Endpoints (all under ``/v1`` and behind ``Authorization: Bearer <token>``, except the files):
+Endpoints (all under ``/v1`` and behind ``Authorization: Bearer <token>``, except the output files):
 
-    POST /v1/predictions                           {"version": id, "input": {...}}        -> 201 prediction
-    POST /v1/models/{owner}/{name}/predictions     {"input": {...}} (the model's latest version)
-    GET  /v1/predictions/{id}
-    POST /v1/predictions/{id}/cancel
-    GET  /v1/models/{owner}/{name}                 with ``latest_version``
-    GET  /v1/models/{owner}/{name}/versions/{id}
-    GET  /files/{name}                             output files, like replicate.delivery (no token needed)
+    POST   /v1/predictions                         {"version": id | "owner/name" (official) | "owner/name:id"}
+    POST   /v1/models/{owner}/{name}/predictions   {"input": {...}}: official models only (others: 404)
+    GET    /v1/predictions/{id}
+    POST   /v1/predictions/{id}/cancel
+    GET    /v1/models/{owner}/{name}               with ``latest_version``
+    GET    /v1/models/{owner}/{name}/versions/{id}
+    POST   /v1/files                               multipart ``content``: 201 with ``urls.get`` (Files API)
+    GET    /v1/files/{id}     DELETE /v1/files/{id}
+    GET    /files/{name}                           output files, like replicate.delivery (no token needed)
 
 A prediction goes ``starting`` -> ``processing`` -> ``succeeded`` / ``failed`` / ``canceled`` over
 ``state.run_seconds``. Without ``Prefer: wait`` the create answers at once (status ``starting``); with
-``Prefer: wait=N`` it holds up to N s and answers with the prediction as it then stands. Inputs are checked
-against each model's schema (422 with Replicate's problem JSON otherwise); errors are problem JSON
-``{"title", "detail", "status"}``. Outputs are file URLs on this server (``state.output_base`` may point them
-elsewhere) or data URIs (``state.output_mode``); the refiner answers a list, the others a single string.
+``Prefer: wait=N`` it holds up to N s and answers with the prediction as it then stands. A ``Cancel-After``
+duration (``40s``, ``1m30s``, ``500ms``, or bare seconds) is Replicate's deadline for the prediction: past it, one
+still ``starting`` ends ``aborted`` (no metrics: not billed), one ``processing`` ends ``canceled`` (billed for the
+time it ran). ``state.deadline_scale`` shortens every such deadline, so a test sees them without waiting.
+
+Inputs are checked against each model's schema (422 with Replicate's problem JSON otherwise); an input image is a
+data URI or the URL of a file uploaded here. Errors are problem JSON ``{"title", "detail", "status"}``. Outputs
+are file URLs on this server (``state.output_base`` may point them elsewhere) or data URIs
+(``state.output_mode``); the refiner and Clarity answer a list, the others a single string.
 
 A test selects one fault with ``state.fault`` (see ``REPLICATE_FAULTS``); every request is recorded in
 ``state.requests``, every cancel in ``state.cancels``. Every wait is bounded and ends when the server stops.
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 import re
@@ -32,27 +40,21 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from typing import Any
+from urllib.parse import quote
 
 from PIL import Image
 
 from tests.servers.base import HANG_SECONDS, LocalServer, QuietHandler, ServerState, upscaled_png
+from tests.servers.replicate_schemas import (  # noqa: F401  (the names tests import from here)
+    CLARITY, CLARITY_VERSION, CRISP_SCALE, GOOGLE_UPSCALER, OLD_REFINER, REAL_ESRGAN, REAL_ESRGAN_VERSION,
+    RECRAFT_CRISP, REFINER, REFINER_VERSION, SWINIR, SWINIR_VERSION, TOPAZ, answers_a_list, catalogue,
+    input_problem, output_scale,
+)  # fmt: skip
 
 TOKEN = "r8_test_Secret_Token_0123456789abcdef"
-REAL_ESRGAN = "nightmareai/real-esrgan"
-SWINIR = "jingyunliang/swinir"
-REFINER = "batouresearch/magic-image-refiner"
-REAL_ESRGAN_VERSION = "42fed1c4974146d4d2414e2be2c5277c7fcf05fcc3a73abf41610695738c1d7b"
-SWINIR_VERSION = "660d922d33153019e8c263a3bba265de882e7f4f70396546b6c9c8f9d47a021a"
-REFINER_VERSION = "507ddf6f977a7e30e46c0daefd30de7d563c72322f9e4cf7cbac52ef0f667b13"
-SWINIR_TASKS = [
-    "Real-World Image Super-Resolution-Large",
-    "Real-World Image Super-Resolution-Medium",
-    "Grayscale Image Denoising",
-    "Color Image Denoising",
-    "JPEG Compression Artifact Reduction",
-]
-
 REPLICATE_FAULTS = (
     "hang",  # create: read the request, then say nothing
     "reset",  # create: TCP reset after reading the request
@@ -60,62 +62,25 @@ REPLICATE_FAULTS = (
     "429",  # create answers 429 with Retry-After (state.retry_after; None: no header)
     "410",  # create answers 410: the version is gone
     "echo-token",  # create answers 500 whose detail repeats the Authorization header (a careless proxy)
+    "echo-token-altered",  # the same, lower-cased and URL-encoded
+    "endless-answer",  # create answers 201 with a body that never ends
+    "redirect",  # create answers 307 to state.redirect_to (another host)
     "401",  # every API call answers 401
     "poll-500",  # every GET of a prediction answers 500; the prediction itself runs on
-    "slow",  # the prediction stays processing until cancelled
+    "poll-429",  # every GET of a prediction answers 429 with Retry-After (state.retry_after)
+    "queued",  # the prediction waits for hardware (stays starting) until cancelled or past its Cancel-After
+    "slow",  # the prediction stays processing until cancelled or past its Cancel-After
     "failed",  # the prediction fails with state.error_text
     "canceled",  # the prediction is canceled by someone else
     "slow-download",  # the output file comes one byte at a time
+    "expired-output",  # the output file is gone (Replicate deletes outputs after about an hour): 404
     "non-image",  # the output file is an HTML page
     "truncated",  # the output file is the first half of a PNG
     "wrong-size",  # the output image is state.wrong_size
 )
-TERMINAL = ("succeeded", "failed", "canceled")
+TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 HOLD_STEP_S = 0.02
-
-
-def _schema(properties: dict[str, Any]) -> dict[str, Any]:
-    """The part of a version's OpenAPI schema that describes its input, as Replicate serves it."""
-    return {"components": {"schemas": {"Input": {"type": "object", "required": ["image"], "properties": properties}}}}
-
-
-MODEL_CATALOGUE: dict[str, dict[str, Any]] = {
-    REAL_ESRGAN: {
-        "version": REAL_ESRGAN_VERSION,
-        "schema": _schema(
-            {
-                "image": {"type": "string", "format": "uri"},
-                "scale": {"type": "number", "minimum": 0, "maximum": 10, "default": 4},
-                "face_enhance": {"type": "boolean", "default": False},
-            }
-        ),
-    },
-    SWINIR: {
-        "version": SWINIR_VERSION,
-        "schema": _schema(
-            {
-                "image": {"type": "string", "format": "uri"},
-                "task_type": {"enum": SWINIR_TASKS, "default": SWINIR_TASKS[0]},
-                "noise": {"enum": [15, 25, 50], "default": 15},
-                "jpeg": {"enum": [10, 20, 30, 40], "default": 40},
-            }
-        ),
-    },
-    REFINER: {
-        "version": REFINER_VERSION,
-        "schema": _schema(
-            {
-                "image": {"type": "string", "format": "uri"},
-                "prompt": {"type": "string"},
-                "resolution": {"enum": ["original", "1024", "2048"], "default": "original"},
-                "resemblance": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.75},
-                "creativity": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.25},
-                "hdr": {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
-                "steps": {"type": "integer", "default": 20},
-            }
-        ),
-    },
-}
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
 @dataclass
@@ -124,9 +89,12 @@ class Prediction:
     model: str
     version: str
     input: dict[str, Any]
+    source: bytes  # the input image, resolved from its data URI or uploaded file
     created: float
     fault: str | None
+    cancel_after: float | None = None  # seconds from creation, as the header said (before deadline_scale)
     status: str = "starting"
+    started: float | None = None
     output: Any = None
     error: str | None = None
     predict_time: float | None = None
@@ -144,9 +112,13 @@ class ReplicateState(ServerState):
     wrong_size: tuple[int, int] = (50, 50)
     error_text: str = "CUDA out of memory.\nTried to allocate 2.00 GiB"
     honour_wait: bool = True  # False: Prefer: wait is ignored, as by an older API
-    models: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(MODEL_CATALOGUE))
+    deadline_scale: float = 1.0  # Cancel-After deadlines run this much faster (a test need not wait them out)
+    redirect_to: str = "http://127.0.0.1:9"  # another host, for the redirect fault
+    models: dict[str, dict[str, Any]] = field(default_factory=catalogue)
     predictions: dict[str, Prediction] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # outputs, by name
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # Files API: id -> {"data", "json"}
+    deleted_uploads: list[str] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -154,12 +126,26 @@ class ReplicateState(ServerState):
         with self.lock:
             return [r.path for r in self.requests if method is None or r.method == method]
 
+    def creates(self) -> list[Any]:
+        with self.lock:
+            return [r for r in self.requests if r.method == "POST" and re.fullmatch(
+                r"/v1/(models/[\w.-]+/[\w.-]+/)?predictions", r.path)]  # fmt: skip
+
     def wait_for_cancel(self, timeout: float = 3.0) -> list[str]:
         """The cancels received, waiting (bounded) for the first: cancels are sent from a background thread."""
         end = time.monotonic() + timeout
         while time.monotonic() < end and not self.cancels:
             time.sleep(0.02)
         return list(self.cancels)
+
+    def status_after(self, prediction_id: str, timeout: float) -> str:
+        """The prediction's status once ``timeout`` has passed or it has ended, as a poll would see it then."""
+        end = time.monotonic() + timeout
+        while True:
+            status = advanced(self, self.predictions[prediction_id]).status
+            if status in TERMINAL or time.monotonic() >= end:
+                return status
+            time.sleep(0.02)
 
 
 class ReplicateHandler(QuietHandler):
@@ -179,7 +165,9 @@ class ReplicateHandler(QuietHandler):
             return self._get_model(f"{match.group(1)}/{match.group(2)}")
         if match := re.fullmatch(r"/v1/models/([\w.-]+)/([\w.-]+)/versions/(\w+)", self.path):
             return self._get_version(f"{match.group(1)}/{match.group(2)}", match.group(3))
-        return self._problem(404, "Not found", "Not found.")
+        if (match := re.fullmatch(r"/v1/files/(\w+)", self.path)) and match.group(1) in self.state.uploads:
+            return self.send_json(200, self.state.uploads[match.group(1)]["json"])
+        return self._problem(404, "Not found", "The requested resource could not be found.")
 
     def do_POST(self) -> None:
         body = self.read_body()
@@ -189,10 +177,23 @@ class ReplicateHandler(QuietHandler):
         if match := re.fullmatch(r"/v1/predictions/([\w-]+)/cancel", self.path):
             return self._cancel(match.group(1))
         if self.path == "/v1/predictions":
-            return self._create(body, model=None)
+            return self._create(body, by_name=None)
         if match := re.fullmatch(r"/v1/models/([\w.-]+)/([\w.-]+)/predictions", self.path):
-            return self._create(body, model=f"{match.group(1)}/{match.group(2)}")
-        return self._problem(404, "Not found", "Not found.")
+            return self._create(body, by_name=f"{match.group(1)}/{match.group(2)}")
+        if self.path == "/v1/files":
+            return self._upload(body)
+        return self._problem(404, "Not found", "The requested resource could not be found.")
+
+    def do_DELETE(self) -> None:
+        self.state.record(self, b"")
+        if not self._authorized():
+            return None
+        if (match := re.fullmatch(r"/v1/files/(\w+)", self.path)) and match.group(1) in self.state.uploads:
+            with self.state.lock:
+                del self.state.uploads[match.group(1)]
+                self.state.deleted_uploads.append(match.group(1))
+            return self.send_bytes(204, b"", "application/json")
+        return self._problem(404, "Not found", "The requested resource could not be found.")
 
     def _authorized(self) -> bool:
         if self.state.fault == "401" or self.headers.get("Authorization") != f"Bearer {self.state.token}":
@@ -211,51 +212,50 @@ class ReplicateHandler(QuietHandler):
         if entry is None:
             return self._problem(404, "Not found", f"Model {name} not found")
         owner, model = name.split("/")
-        return self.send_json(
-            200,
-            {
-                "url": f"https://replicate.com/{name}",
-                "owner": owner,
-                "name": model,
-                "description": f"{name} (local test double)",
-                "visibility": "public",
-                "github_url": None,
-                "paper_url": None,
-                "license_url": None,
-                "run_count": 1,
-                "cover_image_url": None,
-                "default_example": None,
-                "latest_version": _version_json(entry),
-            },
-        )
+        return self.send_json(200, {
+            "url": f"https://replicate.com/{name}", "owner": owner, "name": model,
+            "description": f"{name} (local test double)", "visibility": "public", "github_url": None,
+            "paper_url": None, "license_url": None, "run_count": 1, "cover_image_url": None,
+            "default_example": None, "latest_version": _version_json(entry),
+        })  # fmt: skip
 
     def _get_version(self, name: str, version: str) -> None:
         entry = self.state.models.get(name)
+        if entry is not None and entry["official"]:
+            return self._problem(404, "Not found", "This model is an official model and does not expose a list "
+                                 "of versions.")  # fmt: skip
         if entry is None or entry["version"] != version:
             return self._problem(404, "Not found", f"Version {version} of {name} not found")
         return self.send_json(200, _version_json(entry))
 
     # ------------------------------------------------------------------------------------- predictions
 
-    def _create(self, body: bytes, model: str | None) -> None:
+    def _create(self, body: bytes, by_name: str | None) -> None:
         if self._create_fault_answered():
             return None
         try:
             request = json.loads(body or b"{}")
         except ValueError:
             return self._problem(400, "Bad request", "The request body is not JSON")
-        model, version = self._resolve(model, request.get("version"))
+        if by_name is not None and not self.state.models.get(by_name, {}).get("official"):
+            return self._problem(404, "Not found", "The requested resource could not be found.")
+        model = by_name or self._model_of_version(request.get("version"))
         if model is None:
-            return self._problem(422, "Invalid version or not permitted", "The specified version does not exist")
-        problem = _input_problem(self.state.models[model]["schema"], request.get("input"))
-        if problem:
-            return self._problem(422, "Input validation failed", problem)
-        prediction = self._new_prediction(model, version, request["input"])
+            return self._problem(422, "Invalid version or not permitted", "The specified version does not exist "
+                                 "(or perhaps you don't have permission to use it?)")  # fmt: skip
+        problem = input_problem(self.state.models[model]["schema"], request.get("input"))
+        source = None if problem else self._input_image(request["input"]["image"])
+        if problem or source is None:
+            return self._problem(422, "Input validation failed", problem or "image: could not fetch the file")
+        cancel_after = _duration(self.headers.get("Cancel-After"))
+        if cancel_after == -1.0:
+            return self._problem(400, "Bad request", "Cancel-After must be a duration such as 40s or 1m30s")
+        prediction = self._new_prediction(model, request["input"], source, cancel_after)
         self._hold(prediction, _prefer_wait(self.headers.get("Prefer")))
         return self.send_json(201, self._prediction_json(prediction))
 
     def _create_fault_answered(self) -> bool:
-        fault = self.state.fault
+        fault, authorization = self.state.fault, self.headers.get("Authorization") or ""
         if fault == "reset":
             self.reset_connection()
         elif fault == "hang":
@@ -264,25 +264,53 @@ class ReplicateHandler(QuietHandler):
         elif fault == "500":
             self._problem(500, "Internal Server Error", "Something went wrong")
         elif fault == "echo-token":
-            self._problem(500, "Internal Server Error", f"upstream refused {self.headers.get('Authorization')}")
+            self._problem(500, "Internal Server Error", f"upstream refused {authorization}")
+        elif fault == "echo-token-altered":
+            self._problem(500, "Internal Server Error", f"upstream refused {authorization.lower()} "
+                          f"(sent as {quote(authorization.upper(), safe='')})")  # fmt: skip
         elif fault == "429":
             headers = {} if self.state.retry_after is None else {"Retry-After": str(self.state.retry_after)}
-            self._problem(429, "Too Many Requests", "Request was throttled.", headers)
+            self._problem(429, "Too Many Requests", "Request was throttled. Your rate limit for creating "
+                          "predictions is reduced to 6 requests per minute with a burst of 1.", headers)  # fmt: skip
         elif fault == "410":
             self._problem(410, "Gone", "This version has been removed")
+        elif fault == "endless-answer":
+            self.send_endless(201, "application/json", b'{"id": "')
+        elif fault == "redirect":
+            self.send_response(307)
+            self.send_header("Location", f"{self.state.redirect_to}/v1/predictions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             return False
         return True
 
-    def _resolve(self, model: str | None, version: str | None) -> tuple[str | None, str]:
-        """(model, version) for a create by version or by model name; model None when neither is known."""
-        for name, entry in self.state.models.items():
-            if (model is not None and name == model) or (model is None and entry["version"] == version):
-                return name, entry["version"]
-        return None, ""
+    def _model_of_version(self, version: Any) -> str | None:
+        """The model a create's ``version`` names: a version id, ``owner/name:id``, or an official ``owner/name``."""
+        if not isinstance(version, str):
+            return None
+        name, _, version_id = version.rpartition(":") if ":" in version else ("", "", version)
+        for model, entry in self.state.models.items():
+            if name and name == model and entry["version"] == version_id:
+                return model
+            if not name and (entry["version"] == version_id or entry["official"] and version_id == model):
+                return model
+        return None
 
-    def _new_prediction(self, model: str, version: str, inputs: dict[str, Any]) -> Prediction:
-        prediction = Prediction(uuid.uuid4().hex[:20], model, version, inputs, time.monotonic(), self.state.fault)
+    def _input_image(self, reference: str) -> bytes | None:
+        if reference.startswith("data:"):
+            try:
+                return base64.b64decode(reference.split(",", 1)[1], validate=True)
+            except (IndexError, binascii.Error):
+                return None
+        match = re.fullmatch(re.escape(self._base_url()) + r"/v1/files/(\w+)", reference)
+        upload = self.state.uploads.get(match.group(1)) if match else None
+        return None if upload is None else upload["data"]
+
+    def _new_prediction(self, model: str, inputs: dict, source: bytes, cancel_after: float | None) -> Prediction:
+        version = self.state.models[model]["version"]
+        prediction = Prediction(uuid.uuid4().hex[:20], model, version, inputs, source, time.monotonic(),
+                                self.state.fault, cancel_after)  # fmt: skip
         with self.state.lock:
             self.state.predictions[prediction.id] = prediction
         return prediction
@@ -293,7 +321,7 @@ class ReplicateHandler(QuietHandler):
             return
         end = time.monotonic() + min(seconds, HANG_SECONDS)
         while time.monotonic() < end and not self.state.stop.is_set():
-            if self._advanced(prediction).status in TERMINAL:
+            if advanced(self.state, prediction).status in TERMINAL:
                 return
             time.sleep(HOLD_STEP_S)
 
@@ -303,48 +331,76 @@ class ReplicateHandler(QuietHandler):
             return self._problem(404, "Not found", "Prediction not found")
         if self.state.fault == "poll-500":
             return self._problem(500, "Internal Server Error", "Something went wrong")
-        return self.send_json(200, self._prediction_json(self._advanced(prediction)))
+        if self.state.fault == "poll-429":
+            return self._problem(429, "Too Many Requests", "Request was throttled.",
+                                 {"Retry-After": str(self.state.retry_after)})
+        return self.send_json(200, self._prediction_json(advanced(self.state, prediction)))
 
     def _cancel(self, prediction_id: str) -> None:
         prediction = self.state.predictions.get(prediction_id)
         if prediction is None:
             return self._problem(404, "Not found", "Prediction not found")
+        advanced(self.state, prediction)
         with self.state.lock:
             self.state.cancels.append(prediction_id)
             if prediction.status not in TERMINAL:
-                prediction.status = "canceled"
-                prediction.completed = True
+                _end(prediction, "canceled")
         return self.send_json(200, self._prediction_json(prediction))
 
-    # ------------------------------------------------------------------------------------- the "model"
+    # ------------------------------------------------------------------------------------------- files
 
-    def _advanced(self, prediction: Prediction) -> Prediction:
-        """Move the prediction along its clock: starting, processing, then its outcome (a cancel wins a race)."""
+    def _upload(self, body: bytes) -> None:
+        """The Files API: one multipart part named ``content``, as the SDK's ``files.create`` sends it."""
+        message = BytesParser(policy=default_policy).parsebytes(
+            f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode() + body)
+        parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        content = parts.get("content")
+        if content is None:
+            return self._problem(400, "Bad request", "The content field is required")
+        data = content.get_payload(decode=True) or b""
+        file_id = uuid.uuid4().hex[:24]
+        entry = {
+            "id": file_id, "name": content.get_filename() or "file", "content_type": content.get_content_type(),
+            "size": len(data), "etag": hashlib.md5(data).hexdigest(),
+            "checksums": {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()},
+            "metadata": {}, "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
+            "urls": {"get": f"{self._base_url()}/v1/files/{file_id}"},
+        }  # fmt: skip
         with self.state.lock:
-            if prediction.status in TERMINAL:
-                return prediction
-            elapsed = time.monotonic() - prediction.created
-            if prediction.fault == "slow" or elapsed < self.state.run_seconds:
-                prediction.status = "processing" if elapsed >= self.state.run_seconds / 2 else "starting"
-                return prediction
-        outcome = self._outcome(prediction)  # made outside the lock: it decodes and encodes images
-        with self.state.lock:
-            if prediction.status not in TERMINAL:
-                for name, value in outcome.items():
-                    setattr(prediction, name, value)
-                prediction.completed = True
-        return prediction
+            self.state.uploads[file_id] = {"data": data, "json": entry}
+        return self.send_json(201, entry)
 
-    def _outcome(self, prediction: Prediction) -> dict[str, Any]:
-        if prediction.fault == "failed":
-            return {"status": "failed", "error": self.state.error_text}
-        if prediction.fault == "canceled":
-            return {"status": "canceled"}
-        output = self._output_for(prediction)
-        return {"status": "succeeded", "output": output, "predict_time": self.state.predict_time}
+    def _send_file(self, name: str) -> None:
+        data = self.state.files.get(name)
+        prediction = self.state.predictions.get(name.removesuffix(".png"))
+        fault = prediction.fault if prediction else None
+        if data is None or fault == "expired-output":
+            return self.send_bytes(404, b"not found", "text/plain")
+        content_type = "text/html" if fault == "non-image" else "image/png"
+        if fault == "slow-download":
+            return self.send_slowly(200, data, content_type)
+        return self.send_bytes(200, data, content_type)
+
+    # ------------------------------------------------------------------------------------- the answers
+
+    def _prediction_json(self, prediction: Prediction) -> dict[str, Any]:
+        base = self._base_url()
+        if prediction.status == "succeeded" and prediction.output is None:
+            prediction.output = self._output_for(prediction)
+        metrics = {} if prediction.predict_time is None else {"predict_time": prediction.predict_time}
+        return {
+            "id": prediction.id, "model": prediction.model, "version": prediction.version, "input": prediction.input,
+            "logs": "", "output": prediction.output, "error": prediction.error, "status": prediction.status,
+            "created_at": "2026-01-01T00:00:00.000000Z",
+            "started_at": None if prediction.started is None else "2026-01-01T00:00:00.100000Z",
+            "completed_at": "2026-01-01T00:00:02.000000Z" if prediction.completed else None,
+            "urls": {"get": f"{base}/v1/predictions/{prediction.id}",
+                     "cancel": f"{base}/v1/predictions/{prediction.id}/cancel"},
+            "metrics": metrics if prediction.status in ("succeeded", "failed", "canceled") else {},
+        }  # fmt: skip
 
     def _output_for(self, prediction: Prediction) -> Any:
-        data, content_type = self._output_file(prediction)
+        data, content_type = _output_file(self.state, prediction)
         if self.state.output_mode == "data-uri":
             reference = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
         else:
@@ -352,69 +408,87 @@ class ReplicateHandler(QuietHandler):
             with self.state.lock:
                 self.state.files[name] = data
             reference = f"{self.state.output_base or self._base_url()}/files/{name}"
-        return [reference] if prediction.model == REFINER else reference
+        return [reference] if answers_a_list(prediction.model) else reference
 
-    def _output_file(self, prediction: Prediction) -> tuple[bytes, str]:
-        fault = prediction.fault
-        if fault == "non-image":
-            return b"<!doctype html><html><body>Oops</body></html>", "text/html"
-        source = _decode_data_uri(prediction.input["image"])
-        png = upscaled_png(source, 1, self._output_size(prediction, source, fault))
-        return (png[: len(png) // 2] if fault == "truncated" else png), "image/png"
-
-    def _output_size(self, prediction: Prediction, source: bytes, fault: str | None) -> tuple[int, int]:
-        if fault == "wrong-size":
-            return self.state.wrong_size
-        width, height = Image.open(io.BytesIO(source)).size
-        inputs = prediction.input
-        if prediction.model == REFINER:
-            side = 1024 if inputs.get("resolution", "original") == "1024" else 2048
-            return (side, side) if inputs.get("resolution") != "original" else (width, height)
-        scale = 4 if prediction.model == SWINIR else float(inputs.get("scale", 4))
-        return round(width * scale), round(height * scale)
-
-    def _prediction_json(self, prediction: Prediction) -> dict[str, Any]:
-        base = self._base_url()
-        metrics = {} if prediction.predict_time is None else {"predict_time": prediction.predict_time}
-        return {
-            "id": prediction.id,
-            "model": prediction.model,
-            "version": prediction.version,
-            "input": prediction.input,
-            "logs": "",
-            "output": prediction.output,
-            "error": prediction.error,
-            "status": prediction.status,
-            "created_at": "2025-01-01T00:00:00.000000Z",
-            "started_at": None if prediction.status == "starting" else "2025-01-01T00:00:00.100000Z",
-            "completed_at": "2025-01-01T00:00:02.000000Z" if prediction.completed else None,
-            "urls": {
-                "get": f"{base}/v1/predictions/{prediction.id}",
-                "cancel": f"{base}/v1/predictions/{prediction.id}/cancel",
-            },
-            "metrics": metrics if prediction.status == "succeeded" else {},
-        }
-
-    # ------------------------------------------------------------------------------------------- files
-
-    def _send_file(self, name: str) -> None:
-        data = self.state.files.get(name)
-        if data is None:
-            return self.send_bytes(404, b"not found", "text/plain")
-        prediction = self.state.predictions.get(name.removesuffix(".png"))
-        fault = prediction.fault if prediction else None
-        content_type = "text/html" if fault == "non-image" else "image/png"
-        if fault == "slow-download":
-            return self.send_slowly(200, data, content_type)
-        return self.send_bytes(200, data, content_type)
+    def send_endless(self, status: int, content_type: str, first: bytes) -> None:
+        """Chunked, never finishing: 64 kB every 10 ms until the client goes away or the server stops."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = first + b" " * (65536 - len(first))
+        end = time.monotonic() + HANG_SECONDS
+        try:
+            while time.monotonic() < end and not self.state.stop.is_set():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def _base_url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
 
+# ------------------------------------------------------------------------------------- the "model" runs
+
+
+def advanced(state: ReplicateState, prediction: Prediction) -> Prediction:
+    """Move the prediction along its clock: queued, running, then its outcome; its Cancel-After ends it first."""
+    with state.lock:
+        if prediction.status in TERMINAL:
+            return prediction
+        now = time.monotonic()
+        elapsed = now - prediction.created
+        if prediction.cancel_after is not None and elapsed >= prediction.cancel_after * state.deadline_scale:
+            _end(prediction, "aborted" if prediction.status == "starting" else "canceled")
+            return prediction
+        if prediction.fault == "queued" or elapsed < state.run_seconds / 2:
+            return prediction
+        if prediction.started is None:
+            prediction.status, prediction.started = "processing", now
+        if prediction.fault == "slow" or elapsed < state.run_seconds:
+            return prediction
+        if prediction.fault == "failed":
+            _end(prediction, "failed")
+            prediction.error = state.error_text
+        elif prediction.fault == "canceled":
+            _end(prediction, "canceled")
+        else:
+            _end(prediction, "succeeded")
+            prediction.predict_time = state.predict_time
+        return prediction
+
+
+def _end(prediction: Prediction, status: str) -> None:
+    """End a prediction; the time it ran is what Replicate bills (none when it never started: ``aborted``)."""
+    prediction.status, prediction.completed = status, True
+    if prediction.started is not None:
+        prediction.predict_time = round(time.monotonic() - prediction.started, 3)
+
+
+def _output_file(state: ReplicateState, prediction: Prediction) -> tuple[bytes, str]:
+    if prediction.fault == "non-image":
+        return b"<!doctype html><html><body>Oops</body></html>", "text/html"
+    png = upscaled_png(prediction.source, 1, _output_size(state, prediction))
+    return (png[: len(png) // 2] if prediction.fault == "truncated" else png), "image/png"
+
+
+def _output_size(state: ReplicateState, prediction: Prediction) -> tuple[int, int]:
+    if prediction.fault == "wrong-size":
+        return state.wrong_size
+    width, height = Image.open(io.BytesIO(prediction.source)).size
+    scale = output_scale(prediction.model, prediction.input)
+    if scale is None:  # the refiner: a square of its resolution, or the input's own size
+        resolution = prediction.input.get("resolution", "original")
+        return (width, height) if resolution == "original" else (int(resolution), int(resolution))
+    return round(width * scale), round(height * scale)
+
+
 class ReplicateServer(LocalServer):
-    """The server; its ``api_url`` is what ``Config.replicate_base_url`` takes (Replicate's form, with ``/v1``)."""
+    """The server; its ``api_url`` is what ``REPLICATE_BASE_URL`` takes (Replicate's form, with ``/v1``)."""
 
     def __init__(self, state: ReplicateState | None = None):
         super().__init__(ReplicateHandler, state or ReplicateState())
@@ -432,12 +506,8 @@ class ReplicateServer(LocalServer):
 
 
 def _version_json(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": entry["version"],
-        "created_at": "2023-01-01T00:00:00.000000Z",
-        "cog_version": "0.8.6",
-        "openapi_schema": entry["schema"],
-    }
+    return {"id": entry["version"], "created_at": "2023-01-01T00:00:00.000000Z", "cog_version": "0.8.6",
+            "openapi_schema": entry["schema"]}  # fmt: skip
 
 
 def _prefer_wait(header: str | None) -> float:
@@ -450,43 +520,15 @@ def _prefer_wait(header: str | None) -> float:
     return float(min(60, max(1, int(match.group(1) or 60))))
 
 
-def _input_problem(schema: dict[str, Any], inputs: Any) -> str:
-    """Replicate's input validation, enough of it: required keys, no unknown keys, types, enums, ranges."""
-    spec = schema["components"]["schemas"]["Input"]
-    if not isinstance(inputs, dict):
-        return "input: Invalid type. Expected: object"
-    for key in spec["required"]:
-        if key not in inputs:
-            return f"input: {key} is required"
-    for key, value in inputs.items():
-        rule = spec["properties"].get(key)
-        if rule is None:
-            return f"input: Additional property {key} is not allowed"
-        if problem := _value_problem(key, value, rule):
-            return problem
-    return ""
-
-
-def _value_problem(key: str, value: Any, rule: dict[str, Any]) -> str:
-    if "enum" in rule:
-        return "" if value in rule["enum"] else f"{key}: {key} must be one of the following: {rule['enum']}"
-    kind = rule.get("type")
-    if kind == "boolean" and not isinstance(value, bool):
-        return f"{key}: Invalid type. Expected: boolean"
-    if kind in ("number", "integer"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{key}: Invalid type. Expected: {kind}"
-        if not rule.get("minimum", value) <= value <= rule.get("maximum", value):
-            return f"{key}: Must be between {rule.get('minimum')} and {rule.get('maximum')}"
-    if kind == "string" and not isinstance(value, str):
-        return f"{key}: Invalid type. Expected: string"
-    if rule.get("format") == "uri" and not (value.startswith("data:") or value.startswith("http")):
-        return f"{key}: Does not match format 'uri'"
-    return ""
-
-
-def _decode_data_uri(uri: str) -> bytes:
-    try:
-        return base64.b64decode(uri.split(",", 1)[1], validate=True)
-    except (IndexError, binascii.Error) as error:
-        raise ValueError(f"not a base64 data URI: {error}") from error
+def _duration(header: str | None) -> float | None:
+    """``Cancel-After`` in seconds: Go-style units (``1m30s``, ``500ms``) or bare seconds; None without the header,
+    -1 for one that does not parse."""
+    if header is None:
+        return None
+    text = header.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if not text or DURATION.sub("", text):
+        return -1.0
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(number) * units[unit] for number, unit in DURATION.findall(text))

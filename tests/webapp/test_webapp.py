@@ -125,11 +125,12 @@ def test_webapp_never_imports_streamlit():
 
 def test_every_tier_is_offered_and_unconfigured_ones_say_so():
     engine = engine_with()
-    assert webapp.provider_options(engine) == ["auto", "hf", "replicate", "space", "local", "lanczos"]
+    assert webapp.provider_options(engine) == ["auto", "hf", "fal", "replicate", "space", "local", "lanczos"]
     labels = [webapp.provider_label(engine, name) for name in webapp.provider_options(engine)]
     assert labels == [
-        "Auto (Hugging Face → Replicate → HF Space → Local)",
+        "Auto (Hugging Face → fal → Replicate → HF Space → Local)",
         "Hugging Face — not configured",
+        "fal — not configured",
         "Replicate — not configured",
         "HF Space — not configured",
         "Local",

@@ -1,86 +1,90 @@
-"""The Replicate tier: Real-ESRGAN (the seed's pinned version) by default, SwinIR and Magic Image Refiner on request.
+"""The Replicate tier: Real-ESRGAN (the seed's pinned version) by default; SwinIR, the Magic Image Refiner,
+Clarity, Recraft crisp, Topaz and Google's upscaler on request (``models.py`` says what each takes).
 
-One prediction per request, never more: the prediction is created once (``Prefer: wait`` for a few seconds when
-the deadline leaves room), then polled until it ends or the tier's deadline passes. Whenever we stop waiting
-for a prediction that is still running (deadline, the caller's cancel, any error while waiting) we POST its
-cancel so it stops billing. The SDK's ``run()`` is not used: it has no overall deadline and never cancels.
+One prediction per request, never more, safe by construction:
 
-On the wire (replicate 1.0.7): ``GET /v1/models/{owner}/{name}`` to find a model's latest version (only for
-models given without a version), ``POST /v1/predictions`` with ``{"version", "input"}``,
-``GET /v1/predictions/{id}``, ``POST /v1/predictions/{id}/cancel``. The output file is downloaded with a separate
-HTTP client that never carries the token, only from Replicate's delivery hosts (or the configured API host),
-with a size cap and the tier's deadline.
+* every create carries ``Cancel-After`` (the time left to the tier's deadline plus a margin), so Replicate itself
+  ends the prediction by then even if this process dies: ``aborted`` when it never started (not billed),
+  ``canceled`` when it was running;
+* official models are created by name (``POST /v1/models/{owner}/{name}/predictions``), the others by version
+  (the seed's pin, or the model's latest version, looked up at most hourly);
+* an input whose data URI would pass 1 MB goes through the Files API first (``POST /v1/files``) and the
+  prediction gets the file's URL;
+* the create is held open briefly (``Prefer: wait``) when the deadline leaves room, then polled until it ends or
+  the deadline passes. Whenever we stop waiting for a prediction that may still run (deadline, the caller's
+  cancel, any error while waiting) we POST its cancel, from a thread of its own.
 
-Options (``request.options``): ``face_enhance`` (Real-ESRGAN, default False); ``resemblance`` (default 0.75),
-``creativity`` (default 0.25) and ``prompt`` (Magic Image Refiner).
+The output file is fetched at once (Replicate keeps outputs about an hour) with a client that never carries the
+token, only from Replicate's delivery hosts (or the configured API's own origin), size-capped, within the
+deadline. The SDK's ``run()`` is not used: it has no overall deadline and never cancels.
 
-The token lives in the SDK client's Authorization header only: every message we build is scrubbed of it, and
-the output download never sends it.
+Options (``request.options``): ``face_enhance`` (Real-ESRGAN, Topaz; default False); ``prompt``,
+``resemblance`` and ``creativity`` (the refiner, Clarity).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import math
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit
+from typing import Any, Mapping, Sequence
 
 import httpx
 import numpy as np
 import replicate
-from PIL import Image
-from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
-from ... import images
 from ...attempts import Cost, ProviderOutput
-from ...config import MAX_PIXELS, Config, Setting, secret, url, whole
-from ...errors import (
-    AuthError,
-    BadOutput,
-    Cancelled,
-    InvalidImage,
-    PermanentError,
-    ProviderError,
-    ProviderTimeout,
-    RateLimited,
-    TransientError,
-)
-from ...prices import RUN, SECOND, PriceTable, model_name
-from ...resize import lanczos_resize
+from ...config import MAX_PIXELS, Config, Setting, secret, seconds, url, whole
+from ...errors import AuthError, Cancelled, PermanentError, ProviderError, ProviderTimeout, RateLimited, TransientError
+from ...prices import PriceTable, model_name
 from ..base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
-from ...text import shortened
-from .models import DEFAULT_MODEL, MODELS, pinned_version, spec
-from .transport import BoundedTimeouts, allowed_output_url, disable_sdk_retries, sdk_base_url
-from ..remote import ASPECT_TOLERANCE, aspect_error, read_capped, redacted, retry_after_seconds
+from ..remote import png_bytes
+from .errors import CREATING, LOOKING_UP, UPLOADING, Translator
+from .models import (
+    DEFAULT_ALIASES, DEFAULT_MODEL, HARDWARE_PRICES, MODEL_PRICES, MODELS, canonical, pinned_version, spec,
+)  # fmt: skip
+from .output import API_READ_TIMEOUT_S, CONNECT_TIMEOUT_S, Download, decoded, fitted, output_url
+from .transport import (
+    BoundedTimeouts, CancelAfter, PredictionState, allowed_output_url, disable_sdk_retries, model_aliases,
+    refuse_redirects, sdk_base_url,
+)  # fmt: skip
+
+__all__ = ["INFO", "PROVIDER", "ReplicateProvider", "allowed_output_url", "sdk_base_url"]
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 PREFER_WAIT_MAX_S = 5  # a create held open cannot be cancelled (its id is not known yet), so hold it briefly
 PREFER_WAIT_MARGIN_S = 1.0  # left for the download after a synchronous answer
 POLL_FIRST_S = 0.25
 POLL_MAX_S = 1.0
 NO_DEADLINE_CAP_S = 600.0  # when the tier has no timeout, still stop waiting for a prediction at some point
-API_READ_TIMEOUT_S = 10.0  # one API call (create without wait, get, cancel) never needs longer
-CONNECT_TIMEOUT_S = 5.0
 VERSION_CACHE_S = 3600.0  # a model's latest version is looked up at most hourly
-MIN_OUTPUT_BYTES_CAP = 64 * 1024 * 1024
-OUTPUT_BYTES_PER_PIXEL = 4  # a PNG of an RGB photo stays well under this
+DATA_URI_MAX_BYTES = 1_000_000  # Replicate recommends data URIs only under 1 MB; larger inputs are uploaded
+DATA_URI_PREFIX = "data:image/png;base64,"
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
 DEFAULT_MAX_INPUT_PIXELS = 2560 * 1440  # the seed: "max input 1440p recommended"
+# Cancel-After is the time left plus this: our own cancel at the deadline normally ends the prediction first;
+# the header is the backstop, and must not fire while a create's answer (up to 5 s to connect) is in flight.
+DEFAULT_CANCEL_AFTER_MARGIN_S = 5.0
 
 TOKEN = Setting("REPLICATE_API_TOKEN", secret, None, "turns on Replicate; billed per prediction")
 BASE_URL = Setting("REPLICATE_BASE_URL", url, None, "the API's base URL (the SDK's own variable)")
 BASE_URL_ALIAS = Setting("HDCORE_REPLICATE_BASE_URL", url, None, "the same, under hdcore's prefix")
 MAX_INPUT_PIXELS = Setting("HDCORE_REPLICATE_MAX_INPUT_PIXELS", whole(1, MAX_PIXELS), DEFAULT_MAX_INPUT_PIXELS,
-                           "larger inputs skip Replicate")
-FACE_ENHANCE = OptionInfo("face_enhance", "Face enhance (Replicate Real-ESRGAN, GFPGAN)", "toggle",
-                          "Restores faces with GFPGAN after the upscale", default=False)
-PROMPT = OptionInfo("prompt", "Prompt", "text", "Guides the Magic Image Refiner, e.g. a sharp, detailed photo")
+                           "larger inputs skip Replicate")  # fmt: skip
+MODEL_ALIASES = Setting("HDCORE_REPLICATE_MODEL_ALIASES", model_aliases, None,
+                        'models that moved, as JSON {"old-owner/name": "new-owner/name"}')  # fmt: skip
+CANCEL_AFTER_MARGIN = Setting("HDCORE_REPLICATE_CANCEL_AFTER_MARGIN", seconds(0.0, 600.0, off=False),
+                              DEFAULT_CANCEL_AFTER_MARGIN_S, "seconds past the tier's deadline when Replicate "
+                              "itself ends a prediction (Cancel-After)")  # fmt: skip
+FACE_ENHANCE = OptionInfo("face_enhance", "Face enhance (Replicate: Real-ESRGAN with GFPGAN, Topaz)", "toggle",
+                          "Restores faces after the upscale", default=False)  # fmt: skip
+PROMPT = OptionInfo("prompt", "Prompt", "text", "Guides the Magic Image Refiner and Clarity, e.g. a sharp photo")
 
 INFO = ProviderInfo(
     id="replicate",
@@ -91,8 +95,8 @@ INFO = ProviderInfo(
     max_concurrency=4,  # predictions at once from one process; Replicate queues more on its side anyway
     retry_safe=False,  # a create may have started a billed prediction: never repeat it
     bills_failed_calls=True,  # a failed or cancelled prediction is billed for the time it ran
-    cost_note="per prediction: the price table's estimate, measured from predict_time when Replicate reports it",
-    settings=(TOKEN, BASE_URL, BASE_URL_ALIAS, MAX_INPUT_PIXELS),
+    cost_note="per prediction: the price table's estimate, measured from predict_time for time-billed models",
+    settings=(TOKEN, BASE_URL, BASE_URL_ALIAS, MAX_INPUT_PIXELS, MODEL_ALIASES, CANCEL_AFTER_MARGIN),
     identity=(TOKEN, BASE_URL, BASE_URL_ALIAS),
     options=(FACE_ENHANCE, PROMPT),
 )
@@ -105,7 +109,9 @@ class ReplicateProvider(Provider):
 
     def __init__(self, config: Config):
         super().__init__(config)
-        self.prices = PriceTable.from_config(config)
+        self.aliases = {**DEFAULT_ALIASES, **(config.get(MODEL_ALIASES) or {})}
+        self.prices = PriceTable.declared("replicate", MODEL_PRICES, HARDWARE_PRICES, config.prices,
+                                          unprefixed=True, aliases=self.aliases)  # fmt: skip
         self._clients_lock = threading.Lock()
         self._sdk_client: replicate.Client | None = None
         self._download_client: httpx.Client | None = None
@@ -113,6 +119,9 @@ class ReplicateProvider(Provider):
         self._running: dict[int, str] = {}  # id(request) -> the id of its prediction, while it may still run
         self._versions: dict[str, tuple[str, float]] = {}  # model -> (latest version id, when it was looked up)
         self._last_response = threading.local()  # the Retry-After of this thread's latest API answer
+        self._cancel_after = CancelAfter()
+        self.translator = Translator(self.name, lambda: self.config.get(TOKEN),
+                                     lambda: getattr(self._last_response, "retry_after", None))  # fmt: skip
 
     def __repr__(self) -> str:
         return f"ReplicateProvider(base_url={self.base_url!r})"
@@ -124,39 +133,35 @@ class ReplicateProvider(Provider):
         return self.config.get(BASE_URL) or self.config.get(BASE_URL_ALIAS) or DEFAULT_BASE_URL
 
     def models(self) -> Sequence[ModelInfo]:
-        return tuple(ModelInfo(spec.name, (2, 3, 4), spec.description, spec.options) for spec in MODELS.values())
+        return tuple(spec.info() for spec in MODELS.values())
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        return super().model_info(model_name(self._canonical(model)))
 
     def options_for(self, model: str | None) -> tuple[OptionInfo, ...]:
-        return super().options_for(None if model is None else model_name(model))
+        return super().options_for(None if model is None else model_name(self._canonical(model)))
 
     def estimate_cost(self, model: str, request_size: tuple[int, int], scale: int) -> Cost:
-        return self.prices.estimate(model)
+        """The price table's figure for what the model would answer (its own scale where it asks one)."""
+        model = self._canonical(model)
+        asked = spec(model).asked_scale(scale) if self.serves(model) else None
+        factor = asked or scale
+        return self.prices.estimate(model, round(request_size[0] * factor) * round(request_size[1] * factor))
 
     def price_rows(self) -> list[dict[str, Any]]:
-        """The price table in force, per run (estimates) and per second of hardware (measured costs)."""
-        table, rows = self.prices, []
-        for key, usd in table.prices.items():
-            if key.startswith(RUN):
-                model = key[len(RUN):]
-                hardware = table.hardware.get(model, "")
-                rows.append({"Item": model, "Unit": "per run (estimate)", "USD": usd,
-                             "Note": f"runs on {hardware}" if hardware else ""})  # fmt: skip
-            elif key.startswith(SECOND):
-                hardware = key[len(SECOND):]
-                users = sorted(m for m, h in table.hardware.items() if h == hardware)
-                rows.append({"Item": hardware, "Unit": "per second (measured)", "USD": usd, "Note": ", ".join(users)})
-        return rows
+        """The price table in force: per model (estimates), per second of hardware (measured costs)."""
+        return self.prices.rows()
 
     def default_model(self, scale: int, options: Mapping[str, Any]) -> str:
         return DEFAULT_MODEL
 
     def serves(self, model: str) -> bool:
-        """A catalogue name, or one pinned to a version (``owner/name:version``)."""
-        name, colon, version = model.partition(":")
+        """A catalogue name (or an old name of one), or one pinned to a version (``owner/name:version``)."""
+        name, colon, version = self._canonical(model).partition(":")
         return name in MODELS and (not colon or bool(version))
 
     def scales(self, model: str | None = None) -> tuple[int, ...]:
-        return super().scales(None if model is None else model_name(model))
+        return super().scales(None if model is None else model_name(self._canonical(model)))
 
     def is_configured(self) -> bool:
         return bool(self.config.get(TOKEN))
@@ -170,28 +175,39 @@ class ReplicateProvider(Provider):
         return ""
 
     def upscale(self, request: UpscaleRequest) -> ProviderOutput:
-        model = request.model or DEFAULT_MODEL
+        model = self._canonical(request.model or DEFAULT_MODEL)
         self._refuse_unsendable(request, model)
         deadline = _deadline(request)
-        payload = spec(model).build_input(_as_data_uri(request.image), request)  # bad options fail before I/O
-        finished = self._run(model, payload, request, deadline)
+        payload = spec(model).build_input("", request)  # bad options fail before any I/O
+        file_id = None
+        try:
+            payload["image"], file_id = self._input_reference(request, model, deadline)
+            finished = self._run(model, payload, request, deadline)
+        finally:
+            if file_id is not None:
+                self._in_background(self._delete_file, file_id, model, "hdcore-replicate-cleanup")
         self._raise_unless_succeeded(finished, request, model)
         request.report(2, 3)
-        image, warnings = self._output_image(finished, request, model, deadline)
+        image, warnings, pixels = self._output_image(finished, request, model, deadline)
         request.report(3, 3)
-        return ProviderOutput(image=image, model=model, cost=self._cost(finished, model), warnings=tuple(warnings))
+        cost = self.prices.measured(model, finished.predict_time, pixels)
+        return ProviderOutput(image=image, model=model, cost=cost, warnings=tuple(warnings))
 
     def cancel(self, request: UpscaleRequest) -> None:
         """Called by the engine (from its own thread) when it gives up on ``request``: stop its prediction."""
         self._abandon(request)
 
+    def _canonical(self, model: str) -> str:
+        return canonical(model, self.aliases)
+
     def _refuse_unsendable(self, request: UpscaleRequest, model: str) -> None:
-        # The engine may skip such requests through skip_reason; refusing here too keeps a direct call safe.
-        reason = self.skip_reason(request.size, request.scale)
-        if reason:
-            raise ProviderError(reason, provider=self.name, model=model)
+        # The engine skips such requests before calling (skip_reason, preflight); refusing here keeps a direct call
+        # safe too.
         if not self.serves(model):
             raise PermanentError(f"{model} is not a model this tier runs", provider=self.name, model=model)
+        reason = self.skip_reason(request.size, request.scale) or self.preflight(model, request.size, request.scale)
+        if reason:
+            raise ProviderError(reason, provider=self.name, model=model, cost_usd=0.0)
 
     # ---------------------------------------------------------------------------------------------- clients
 
@@ -209,18 +225,18 @@ class ReplicateProvider(Provider):
             api_token=token.reveal(),
             base_url=sdk_base_url(self.base_url),
             timeout=self._api_timeout(),
-            event_hooks={"response": [self._remember_response]},
+            event_hooks={"request": [self._cancel_after], "response": [self._remember_response, refuse_redirects]},
             transport=BoundedTimeouts(self._api_timeout()),
         )
         disable_sdk_retries(client)
         return client
 
-    def _downloads(self) -> httpx.Client:
+    def _downloads(self) -> Download:
         # A client of its own: no Authorization header ever goes to a file host, and no redirects are followed.
         with self._clients_lock:
             if self._download_client is None:
                 self._download_client = httpx.Client(follow_redirects=False, timeout=self._api_timeout())
-            return self._download_client
+            return Download(self._download_client, self.base_url, self.translator)
 
     def _api_timeout(self) -> httpx.Timeout:
         tier = self.timeout() or NO_DEADLINE_CAP_S
@@ -230,9 +246,32 @@ class ReplicateProvider(Provider):
         # ReplicateError keeps the status and body but not the headers; a 429's Retry-After is read from here.
         self._last_response.retry_after = response.headers.get("Retry-After")
 
+    # ------------------------------------------------------------------------------------------------ input
+
+    def _input_reference(self, request: UpscaleRequest, model: str, deadline: float) -> tuple[str, str | None]:
+        """The image as a data URI, or (over 1 MB) as the URL of a file uploaded with the Files API, and its id."""
+        png = png_bytes(request.image)
+        if len(DATA_URI_PREFIX) + math.ceil(len(png) / 3) * 4 <= DATA_URI_MAX_BYTES:
+            return DATA_URI_PREFIX + base64.b64encode(png).decode("ascii"), None
+        with self.translator.translated(model, UPLOADING):
+            uploaded = self._sdk().files.create(io.BytesIO(png), filename="input.png", content_type="image/png")
+        file_url = (uploaded.urls or {}).get("get")
+        if not isinstance(file_url, str) or not file_url.startswith(("https://", "http://")):
+            raise TransientError("the Files API answered without a file URL", provider=self.name, model=model)
+        logger.debug("replicate: uploaded the %s byte input as file %s", len(png), uploaded.id)
+        self._check(request, model, deadline, "input upload unfinished at the deadline")
+        return file_url, uploaded.id
+
+    def _delete_file(self, file_id: str, model: str | None) -> None:
+        try:
+            with self.translator.translated(model, "deleting the uploaded input"):
+                self._sdk().files.delete(file_id)
+        except ProviderError as error:
+            logger.debug("replicate: could not delete uploaded file %s: %s", file_id, error)
+
     # ------------------------------------------------------------------------------------ starting and waiting
 
-    def _run(self, model: str, payload: dict[str, Any], request: UpscaleRequest, deadline: float) -> Prediction:
+    def _run(self, model: str, payload: dict[str, Any], request: UpscaleRequest, deadline: float) -> PredictionState:
         """Create the prediction and wait for its end; cancel it whenever we stop waiting while it may run on."""
         prediction = self._start(model, payload, request, deadline)
         try:
@@ -243,13 +282,19 @@ class ReplicateProvider(Provider):
         finally:
             self._forget(request)  # ended (or just cancelled): the engine's cancel() has nothing left to stop
 
-    def _start(self, model: str, payload: dict[str, Any], request: UpscaleRequest, deadline: float) -> Prediction:
+    def _start(self, model: str, payload: dict[str, Any], request: UpscaleRequest, deadline: float) -> PredictionState:
         """Create the prediction (once: a create is never retried, it would be a second paid run) and register it."""
-        with self._translated(model, "creating the prediction"):
-            version = self._version(model)
-            wait = _prefer_wait(deadline)
-            params: dict[str, Any] = {"wait": wait} if wait else {}
-            prediction = self._sdk().predictions.create(version=version, input=payload, **params)
+        margin = self.config.get(CANCEL_AFTER_MARGIN)
+        wait = _prefer_wait(deadline)
+        params: dict[str, Any] = {"wait": wait} if wait else {}
+        by_name = spec(model).route == "official" and ":" not in model
+        version = None if by_name else self._version(model)
+        with self.translator.translated(model, CREATING), self._cancel_after.applied(_left(deadline) + margin):
+            if by_name:
+                created: Prediction = self._sdk().models.predictions.create(model=model, input=payload, **params)
+            else:
+                created = self._sdk().predictions.create(version=version, input=payload, **params)
+            prediction = PredictionState.from_json(created.dict())
         logger.debug("replicate: prediction %s for %s is %s", prediction.id, model, prediction.status)
         with self._running_lock:
             self._running[id(request)] = prediction.id
@@ -263,33 +308,39 @@ class ReplicateProvider(Provider):
         cached = self._versions.get(model)
         if cached is not None and time.monotonic() - cached[1] < VERSION_CACHE_S:
             return cached[0]
-        latest = self._sdk().models.get(model).latest_version
+        with self.translator.translated(model, LOOKING_UP):
+            latest = self._sdk().models.get(model).latest_version
         if latest is None:
-            raise PermanentError(f"{model} has no version to run", provider=self.name, model=model)
+            raise PermanentError(f"{model} has no version to run", provider=self.name, model=model, cost_usd=0.0)
         self._versions[model] = (latest.id, time.monotonic())
         return latest.id
 
-    def _wait(self, prediction: Prediction, request: UpscaleRequest, model: str, deadline: float) -> Prediction:
-        """Poll until the prediction ends; raise (leaving the cancel to the caller) on deadline or cancel."""
+    def _wait(self, prediction: PredictionState, request: UpscaleRequest, model: str, deadline: float
+              ) -> PredictionState:  # fmt: skip
+        """Poll until the prediction ends; raise (leaving the cancel to the caller) on deadline or cancel.
+
+        No sleep passes the deadline, whatever a Retry-After says."""
         interval = POLL_FIRST_S
         while prediction.status not in TERMINAL:
             late = f"prediction still {prediction.status} at the deadline"
             self._check(request, model, deadline, late)
-            request.cancel_event.wait(min(interval, max(0.0, deadline - time.monotonic())))
+            request.cancel_event.wait(min(interval, _left(deadline)))
             self._check(request, model, deadline, late)
-            prediction, pause = self._poll(prediction, model)
+            prediction, pause = self._poll(prediction, model, deadline)
             interval = max(min(interval * 1.5, POLL_MAX_S), pause)
         return prediction
 
-    def _poll(self, prediction: Prediction, model: str) -> tuple[Prediction, float]:
+    def _poll(self, prediction: PredictionState, model: str, deadline: float) -> tuple[PredictionState, float]:
         """The prediction's latest state, and how long to pause before asking again.
 
         A failed poll is not a failed prediction: the prediction runs (and bills) on, so transient trouble
-        (5xx, 429, a dropped connection, a slow answer) is waited out until the deadline.
+        (5xx, 429, a dropped connection, a slow answer) is waited out until the deadline. Read as JSON, not
+        with the SDK's model, which cannot hold ``aborted``.
         """
         try:
-            with self._translated(model, "checking the prediction"):
-                return self._sdk().predictions.get(prediction.id), 0.0
+            with self.translator.translated(model, "checking the prediction"):
+                answer = self._sdk()._request("GET", f"/v1/predictions/{prediction.id}", timeout=_until(deadline))
+                return PredictionState.from_json(answer.json()), 0.0
         except (TransientError, ProviderTimeout) as error:
             logger.debug("replicate: poll of %s failed (%s); polling on", prediction.id, error)
             return prediction, 0.0
@@ -301,8 +352,8 @@ class ReplicateProvider(Provider):
         """Raise Cancelled when the caller gave up, ProviderTimeout (saying ``late``) past the deadline."""
         if request.cancel_event.is_set():
             raise Cancelled("cancelled by the caller", provider=self.name, model=model)
-        if time.monotonic() >= deadline:
-            raise ProviderTimeout(late, provider=self.name, model=model)
+        if time.monotonic() >= deadline:  # the engine's deadline: it words the timeout as its own
+            raise ProviderTimeout(late, provider=self.name, model=model, at_deadline=True)
 
     # ------------------------------------------------------------------------------------------- cancelling
 
@@ -317,161 +368,52 @@ class ReplicateProvider(Provider):
         not a daemon, so a process that exits right after still sends it (bounded by the API timeout).
         """
         prediction_id = self._forget(request)
-        if prediction_id is None:
-            return
-        threading.Thread(
-            target=self._cancel_prediction, args=(prediction_id, request.model), name="hdcore-replicate-cancel"
-        ).start()
+        if prediction_id is not None:
+            self._in_background(self._cancel_prediction, prediction_id, request.model, "hdcore-replicate-cancel")
+
+    def _in_background(self, work: Any, subject: str, model: str | None, name: str) -> None:
+        threading.Thread(target=work, args=(subject, model), name=name).start()
 
     def _cancel_prediction(self, prediction_id: str, model: str | None) -> None:
         try:
-            with self._translated(model, "cancelling the prediction"):
-                self._sdk().predictions.cancel(prediction_id)
+            with self.translator.translated(model, "cancelling the prediction"):
+                self._sdk()._request("POST", f"/v1/predictions/{prediction_id}/cancel")
             logger.debug("replicate: cancelled prediction %s", prediction_id)
         except ProviderError as error:
             logger.warning("replicate: could not cancel prediction %s: %s", prediction_id, error)
 
     # ------------------------------------------------------------------------------------------- outcomes
 
-    def _raise_unless_succeeded(self, prediction: Prediction, request: UpscaleRequest, model: str) -> None:
-        if prediction.status == "succeeded":
+    def _raise_unless_succeeded(self, prediction: PredictionState, request: UpscaleRequest, model: str) -> None:
+        status, where = prediction.status, {"provider": self.name, "model": model}
+        billed = None if prediction.predict_time is None else self.prices.measured(model, prediction.predict_time).usd
+        if status == "succeeded":
             return
-        if prediction.status == "failed":
-            text = self._safe(str(prediction.error or "no error text"))
-            raise TransientError(f"prediction failed: {text}", provider=self.name, model=model)
+        if status == "aborted":  # Replicate's own deadline (Cancel-After) passed before it started: not billed
+            raise ProviderTimeout("Replicate aborted the prediction before it started (its Cancel-After deadline "
+                                  "passed); not billed", cost_usd=0.0, **where)  # fmt: skip
+        if status == "failed":
+            text = self.translator.safe(str(prediction.error or "no error text"))
+            raise TransientError(f"prediction failed: {text}", cost_usd=billed, **where)
         if request.cancel_event.is_set():
-            raise Cancelled("prediction cancelled", provider=self.name, model=model)
-        # Someone else cancelled it (the dashboard, another client): a failed tier, not our caller giving up.
-        raise TransientError("prediction was canceled on Replicate's side", provider=self.name, model=model)
-
-    def _cost(self, prediction: Prediction, model: str) -> Cost:
-        predict_time = (prediction.metrics or {}).get("predict_time")
-        if isinstance(predict_time, (int, float)) and not isinstance(predict_time, bool):
-            return self.prices.measured(model, float(predict_time))
-        return self.prices.estimate(model)
+            raise Cancelled("prediction cancelled", cost_usd=billed, **where)
+        # Replicate ended it at its Cancel-After deadline while it ran, or someone else cancelled it (the dashboard,
+        # another client): a failed tier, not our caller giving up.
+        raise TransientError("prediction was canceled on Replicate's side", cost_usd=billed, **where)
 
     def _output_image(
-        self, prediction: Prediction, request: UpscaleRequest, model: str, deadline: float
-    ) -> tuple[np.ndarray, list[str]]:
+        self, prediction: PredictionState, request: UpscaleRequest, model: str, deadline: float
+    ) -> tuple[np.ndarray, list[str], int]:
+        """The output at the requested size, its warnings, and the pixels the model answered (what it bills)."""
         asked = spec(model).asked_scale(request.scale)
         planned = None if asked is None else (request.size[0] * asked, request.size[1] * asked)
         budget = max(planned[0] * planned[1] if planned else 0, self.config.max_output_pixels, 2048 * 2048)
-        data = self._fetch(_output_url(prediction, self.name, model), request, model, deadline, budget)
-        try:
-            color = images.decode_output(data, max_pixels=budget)
-        except InvalidImage as error:
-            raise BadOutput(f"output is not an image: {error}", provider=self.name, model=model) from error
-        return self._fitted(color, request, model, planned)
-
-    def _fitted(
-        self, color: np.ndarray, request: UpscaleRequest, model: str, planned: tuple[int, int] | None
-    ) -> tuple[np.ndarray, list[str]]:
-        """The output at exactly the requested size; a planned size (3x via 4x) is resized without a warning."""
-        got = (color.shape[1], color.shape[0])
-        wanted = request.output_size
-        if got == wanted:
-            return color, []
-        # Not remote.fitted, the Hugging Face tiers' rule: here the shape is compared with the input's, another
-        # shape is refused outright, and an answer of the right shape is resized up as well as down.
-        if aspect_error(got, request.size) > ASPECT_TOLERANCE:
-            width, height = request.size
-            message = f"output is {got[0]}x{got[1]}, not the shape of the {width}x{height} input"
-            raise BadOutput(message, provider=self.name, model=model)
-        if got == planned:
-            return lanczos_resize(color, wanted), []
-        warning = f"Replicate returned {got[0]}x{got[1]}; resized to {wanted[0]}x{wanted[1]}"
-        return lanczos_resize(color, wanted), [warning]
-
-    # ------------------------------------------------------------------------------------------- download
-
-    def _fetch(self, url: str, request: UpscaleRequest, model: str, deadline: float, pixels: int) -> bytes:
-        limit = max(MIN_OUTPUT_BYTES_CAP, OUTPUT_BYTES_PER_PIXEL * pixels)
-        if url.startswith("data:"):
-            return self._from_data_uri(url, model, limit)
-        if not allowed_output_url(url, self.base_url):
-            host = urlsplit(url).hostname or url[:40]
-            raise BadOutput(f"refusing to fetch output from {host}", provider=self.name, model=model)
-        with self._translated(model, "downloading the output"):
-            return self._download(url, request, model, deadline, limit)
-
-    def _from_data_uri(self, uri: str, model: str, limit: int) -> bytes:
-        if len(uri) > limit * 4 // 3 + 1024:
-            raise BadOutput(f"output data URI is over {limit:,} bytes", provider=self.name, model=model)
-        try:
-            return images.read_source_bytes(uri)
-        except InvalidImage as error:
-            raise BadOutput(f"output is not an image: {error}", provider=self.name, model=model) from error
-
-    def _download(self, url: str, request: UpscaleRequest, model: str, deadline: float, limit: int) -> bytes:
-        """Stream the file, checking size, the deadline and the caller's cancel after every chunk."""
-        left = max(0.05, deadline - time.monotonic())
-        timeout = httpx.Timeout(min(left, API_READ_TIMEOUT_S), connect=min(left, CONNECT_TIMEOUT_S))
-        with self._downloads().stream("GET", url, timeout=timeout) as response:
-            self._check_download_status(response, model, limit)
-            return read_capped(
-                response.iter_bytes(),
-                limit,
-                lambda: self._too_large(limit, model),
-                check_after=lambda: self._check(request, model, deadline, "output download unfinished at the deadline"),
-            )
-
-    def _check_download_status(self, response: httpx.Response, model: str, limit: int) -> None:
-        status = response.status_code
-        if status >= 500:
-            raise TransientError(f"output download answered HTTP {status}", provider=self.name, model=model)
-        if status != 200:
-            raise BadOutput(f"output download answered HTTP {status}", provider=self.name, model=model)
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self._too_large(limit, model)
-
-    def _too_large(self, limit: int, model: str) -> BadOutput:
-        return BadOutput(f"output is over {limit:,} bytes", provider=self.name, model=model)
-
-    # ---------------------------------------------------------------------------------------------- errors
-
-    @contextmanager
-    def _translated(self, model: str | None, doing: str) -> Iterator[None]:
-        """The one place where SDK and HTTP failures become hdcore's typed errors, with safe one-line text."""
-        try:
-            yield
-        except ReplicateError as error:
-            raise self._from_api_error(error, model) from error
-        except httpx.TimeoutException as error:
-            raise ProviderTimeout(f"timed out {doing}", provider=self.name, model=model) from error
-        except httpx.HTTPError as error:  # connection refused or reset, broken HTTP
-            text = f"connection failed {doing}: {type(error).__name__}"
-            raise TransientError(text, provider=self.name, model=model) from error
-        except ValueError as error:  # JSON that does not parse, or lacks what the API promises
-            text = f"unexpected answer from Replicate {doing}: {self._safe(str(error))}"
-            raise TransientError(text, provider=self.name, model=model) from error
-
-    def _from_api_error(self, error: ReplicateError, model: str | None) -> ProviderError:
-        # Scrubbed in place too: the original stays chained as __cause__, and tracebacks print it.
-        error.detail, error.title = self._scrubbed(error.detail), self._scrubbed(error.title)
-        status = error.status
-        detail = self._safe(error.detail or error.title or "")
-        suffix = f": {detail}" if detail else ""
-        where = {"provider": self.name, "model": model}
-        if status in (401, 403):
-            return AuthError(f"Replicate rejected the token (HTTP {status})", **where)
-        if status in (404, 410):
-            return PermanentError(f"model not served here (HTTP {status}){suffix}", **where)
-        if status == 429:
-            retry_after = retry_after_seconds(getattr(self._last_response, "retry_after", None))
-            hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
-            return RateLimited(f"rate limited by Replicate (HTTP 429){hint}", retry_after=retry_after, **where)
-        if status is None or status >= 500:
-            return TransientError(f"Replicate server error (HTTP {status}){suffix}", **where)
-        return PermanentError(f"Replicate refused the request (HTTP {status}){suffix}", **where)
-
-    def _safe(self, text: str) -> str:
-        """One line, short, and never the token (a server or proxy might echo it back)."""
-        return shortened(self._scrubbed(text), ellipsis="…")
-
-    def _scrubbed(self, text: str | None) -> str | None:
-        # None passes through: ReplicateError's detail and title are scrubbed in place and may be absent
-        return redacted(text, self.config.get(TOKEN), mask="***") if text else text
+        check = lambda: self._check(request, model, deadline, "output download unfinished at the deadline")  # noqa: E731
+        data = self._downloads().fetch(output_url(prediction, self.name, model), model, budget, deadline, check)
+        color = decoded(data, budget, self.name, model)
+        image, warnings = fitted(color, request.output_size, request.size, planned,
+                                 {"provider": self.name, "model": model})  # fmt: skip
+        return image, warnings, color.shape[0] * color.shape[1]
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -481,25 +423,20 @@ def _deadline(request: UpscaleRequest) -> float:
     return request.deadline if request.deadline is not None else time.monotonic() + NO_DEADLINE_CAP_S
 
 
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _until(deadline: float) -> httpx.Timeout:
+    """One API call's timeout: no longer than the time left (and never 0: the deadline check says why it ends)."""
+    left = max(0.05, _left(deadline))
+    return httpx.Timeout(min(left, API_READ_TIMEOUT_S), connect=min(left, CONNECT_TIMEOUT_S))
+
+
 def _prefer_wait(deadline: float) -> int | None:
     """Seconds for ``Prefer: wait`` (1..PREFER_WAIT_MAX_S, leaving a margin before the deadline), or None."""
-    seconds = math.floor(deadline - time.monotonic() - PREFER_WAIT_MARGIN_S)
-    return min(seconds, PREFER_WAIT_MAX_S) if seconds >= 1 else None
-
-
-def _as_data_uri(color: np.ndarray) -> str:
-    pixels = np.clip(np.rint(color * 255.0), 0, 255).astype(np.uint8)
-    return images.to_data_uri(images.encode_image(Image.fromarray(pixels, "RGB"), "png"))
-
-
-def _output_url(prediction: Prediction, provider: str, model: str) -> str:
-    """Image models answer with one URL or a list of them; the first is the image."""
-    output = prediction.output
-    if isinstance(output, list):
-        output = next((item for item in output if isinstance(item, str)), None)
-    if not isinstance(output, str) or not output.strip():
-        raise BadOutput("prediction succeeded without an output file", provider=provider, model=model)
-    return output.strip()
+    seconds_left = math.floor(deadline - time.monotonic() - PREFER_WAIT_MARGIN_S)
+    return min(seconds_left, PREFER_WAIT_MAX_S) if seconds_left >= 1 else None
 
 
 PROVIDER = ReplicateProvider
