@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 MAX_DETAIL_CHARS = 200  # a server's or library's own text is cut here, so that a message stays a readable line
@@ -28,11 +29,48 @@ SECRET_MASK = "********"
 
 def redacted(text: str, secrets: Iterable[Any], mask: str = SECRET_MASK) -> str:
     """``text`` with every token in ``secrets`` (``Secret`` objects or strings) blanked out, longest first so
-    that overlapping tokens are fully hidden. A server or proxy may echo a token back in an error."""
+    that overlapping tokens are fully hidden.
+
+    A server or proxy may echo a token back, and not always as it was sent: in another case, URL-encoded
+    (``%2F``, ``+`` for a space), JSON-escaped (``\\u0068``, ``\\/``) or HTML-escaped (``&#104;``), or any mix of
+    these character by character. Every such spelling is masked. Mask first, then shorten: a token cut in two
+    by shortening would survive as a prefix.
+    """
     values = sorted({_revealed(s) for s in secrets} - {""}, key=len, reverse=True)
     for value in values:  # an empty token is no secret: replacing "" would put the mask between every character
-        text = text.replace(value, mask)
+        text = _echo_pattern(value).sub(mask, text)
     return text
+
+
+def _echo_pattern(secret: str) -> re.Pattern[str]:
+    """A pattern matching ``secret`` spelled any way an echo may alter it, one character at a time."""
+    return re.compile("".join(_spellings(char) for char in secret), re.IGNORECASE)
+
+
+def _spellings(char: str) -> str:
+    code = ord(char)
+    ways = [re.escape(char), "".join(f"%{byte:02x}" for byte in char.encode("utf-8"))]
+    ways += [rf"\\u{code:04x}", f"&#0*{code};", f"&#x0*{code:x};"] if code <= 0xFFFF else []
+    ways += _EXTRA_SPELLINGS.get(char, [])
+    return "(?:" + "|".join(ways) + ")"
+
+
+# how JSON, HTML and form encoding spell a few characters besides the generic escapes above
+_EXTRA_SPELLINGS: dict[str, list[str]] = {
+    " ": [r"\+"],
+    "/": [r"\\/"],
+    '"': [r'\\"', "&quot;"],
+    "\\": [r"\\\\"],
+    "&": ["&amp;"],
+    "<": ["&lt;"],
+    ">": ["&gt;"],
+    "'": ["&apos;"],
+}
+
+
+def masked_and_shortened(text: object, secrets: Iterable[Any], limit: int = MAX_DETAIL_CHARS) -> str:
+    """``text`` on one line, every token masked, then cut to ``limit`` characters: in that order."""
+    return shortened(redacted(one_line(text), secrets), limit)
 
 
 def _revealed(secret: Any) -> str:
