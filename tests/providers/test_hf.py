@@ -22,7 +22,6 @@ import pytest
 from PIL import Image
 
 from hdcore import Config, Engine
-from hdcore.config import Secret
 from hdcore.errors import (
     AuthError,
     BadOutput,

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hdcore import Config, Engine, Secret
+from hdcore import Config, Engine
 from hdcore.errors import (
     AuthError,
     BadOutput,

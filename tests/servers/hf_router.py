@@ -54,7 +54,9 @@ HF_FAULTS = (
     "cut",  # 200 whose connection closes halfway through the declared Content-Length
     "wrong-size",  # 200 with a valid PNG of state.wrong_size
     "reset",  # TCP reset after reading the request
-    "echo-token",  # 500 whose error text repeats the Authorization header, spelled as state.echo_style says
+    "echo-token",  # 500 whose error text repeats the Authorization header, spelled as state.echo_style says:
+    #                ECHO_STYLES (as sent, upper or lower case, every byte %XX, form-encoded, \\uXXXX escapes inside a
+    #                quoted JSON document, HTML entities, or far enough in to straddle a 200-character cut)
     "redirect",  # 307 to state.redirect_to (another server's URL): the token and the image must not follow
     "huge-length",  # 200 declaring a Content-Length of 10 GB, then a little data
     "endless",  # 200 with no Content-Length, sending bytes until the client goes away
@@ -211,8 +213,10 @@ class HFRouterHandler(QuietHandler):
             return self.send_json(500, {"error": f'upstream said {{"header": "{inner}"}}'})
         spelled = {
             "plain": header, "upper": header.upper(), "lower": header.lower(),
-            "percent": urllib.parse.quote(header, safe=""), "plus": urllib.parse.quote_plus(header),
-            "html": "".join(f"&#{ord(c)};" for c in header), "straddle": "x" * 190 + " " + header,
+            "percent": "".join(f"%{byte:02X}" for byte in header.encode()), "plus": urllib.parse.quote_plus(header),
+            "html": "".join(f"&#{ord(c)};" for c in header),
+            # the token starts 182 characters into HF's error text: a cut at 200 before masking kept 15 of it
+            "straddle": "x" * 150 + " " + header,
         }[style]
         return self.send_json(500, {"error": f"upstream refused header {spelled}"})
 

@@ -25,7 +25,7 @@ from ...attempts import Cost, ProviderOutput
 from ...config import MAX_PIXELS, Secret, Setting, choice, secret, text, url, whole
 from ...errors import AuthError, BadOutput, InvalidImage, InvalidInput, PermanentError
 from ..base import ModelInfo, OptionInfo, ProviderInfo, UpscaleRequest
-from ..remote import RemoteProvider, displayed_url, fitted, retry_after_seconds  # noqa: F401  (a public helper)
+from ..remote import RemoteProvider, displayed_url, fitted
 from . import catalogue, routed
 from .catalogue import SD_X4
 from .direct import DirectRoute, header_safe
