@@ -354,8 +354,10 @@ def test_hf_hostile(route, fault, changes, outcome, reason, every_log_record, fr
         server.state.image_url = elsewhere.url + "/files/req1.png"
         for name, value in changes.items():
             setattr(server.state, name, value)
-        config = hf_hostile_config(route, server, HF_TIMEOUT)
-        attempt = run_cell("hf", config, png_bytes(photo(HF_INPUT)), 2, HF_TIMEOUT, hf_server.TOKEN, every_log_record)
+        # fal's client sleeps 0.5 s before its first poll: a cell that is no matter of time gets room to reach it
+        deadline = HF_TIMEOUT if outcome == "timeout" else 3.0
+        config = hf_hostile_config(route, server, deadline)
+        attempt = run_cell("hf", config, png_bytes(photo(HF_INPUT)), 2, deadline, hf_server.TOKEN, every_log_record)
 
         assert attempt.outcome == outcome
         assert attempt.reason.startswith(reason.format(refused=REFUSED)), attempt.reason
@@ -387,11 +389,11 @@ def test_space_hostile(mode, api_name, outcome, reason, every_log_record, fault_
     url, log = fault_space
     with hf_server.hf_router() as elsewhere:
         argument = mode.format(elsewhere=elsewhere.url, closed=f"http://127.0.0.1:{closed_port()}", space=url)
-        config = Config(timeouts={"space": SPACE_TIMEOUT, "lanczos": None}, hedge=HedgeSettings(enabled=False)
+        deadline = 5.0  # none of these cells is a matter of time: room for a loaded machine
+        config = Config(timeouts={"space": deadline, "lanczos": None}, hedge=HedgeSettings(enabled=False)
                         ).with_settings({"HDCORE_SPACE": url, "HDCORE_SPACE_ARGS": json.dumps([argument]),
                                          "HDCORE_SPACE_API_NAME": api_name, "HUGGINGFACE_TOKEN": SPACE_TOKEN})
-        attempt = run_cell("space", config, png_bytes(photo(SPACE_INPUT)), 4, SPACE_TIMEOUT, SPACE_TOKEN,
-                           every_log_record)
+        attempt = run_cell("space", config, png_bytes(photo(SPACE_INPUT)), 4, deadline, SPACE_TOKEN, every_log_record)
         assert attempt.outcome == outcome
         assert attempt.reason.startswith(reason.format(refused=REFUSED)), attempt.reason
         assert leaked_fragments(SPACE_TOKEN, attempt.reason, window=6) == []

@@ -252,7 +252,7 @@ WAITS_FOR_THE_DEADLINE = {"hang", "slow", "stall"}
 def test_only_404_and_410_mean_not_served_any_other_4xx_is_about_this_request(router):
     router.state.fault = "413"
     with pytest.raises(RequestRejected) as rejected:
-        HuggingFaceProvider(hf_config(router)).upscale(request_for(4))
+        HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
     with pytest.raises(PermanentError) as gone:
         HuggingFaceProvider(hf_config(router, models={4: "nobody/missing"})).upscale(request_for(4))
 
@@ -350,7 +350,7 @@ def test_retry_after_as_an_http_date_becomes_seconds_from_now(router):
 
 def test_a_huge_retry_after_opens_the_tier_for_an_hour_and_every_later_run_still_ends_in_an_image(router):
     router.state.fault, router.state.retry_after = "429", "99999999999999999999"
-    engine = hf_then_lanczos(hf_config(router))
+    engine = hf_then_lanczos(hf_config(router, timeout=5.0))
     first = engine.enhance(input_png(), scale=4)
     later = engine.enhance(input_png(), scale=4)  # the breaker now holds the bounded wait: no overflow anywhere
 
@@ -362,7 +362,7 @@ def test_a_huge_retry_after_opens_the_tier_for_an_hour_and_every_later_run_still
 def test_a_huge_estimated_loading_time_is_bounded(router):
     router.state.fault, router.state.estimated_time = "503", 1e308
     with pytest.raises(TransientError, match=r"^model is loading \(HTTP 503\), ready in about 3600 s$"):
-        HuggingFaceProvider(hf_config(router)).upscale(request_for(4))
+        HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
 
 
 # ---------------------------------------------------------------------------------- hostile answers
@@ -371,7 +371,7 @@ def test_a_huge_estimated_loading_time_is_bounded(router):
 @pytest.mark.parametrize("style", ECHO_STYLES)
 def test_a_token_echoed_back_in_any_spelling_is_masked_in_the_reason(router, style):
     router.state.fault, router.state.echo_style = "echo-token", style
-    result = hf_then_lanczos(hf_config(router)).enhance(input_png(), scale=4)
+    result = hf_then_lanczos(hf_config(router, timeout=5.0)).enhance(input_png(), scale=4)
 
     reason = result.attempts[0].reason
     assert reason.startswith("Hugging Face server error (HTTP 500): upstream")
@@ -383,7 +383,7 @@ def test_a_redirect_is_not_followed_so_neither_the_token_nor_the_image_reach_ano
     with hf_router() as elsewhere:
         router.state.fault, router.state.redirect_to = "redirect", elsewhere.url + "/models/" + SD_X4
         with pytest.raises(PermanentError, match=r"answered with a redirect \(HTTP 307\), not followed"):
-            HuggingFaceProvider(hf_config(router)).upscale(request_for(4))
+            HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
         assert elsewhere.state.requests == []
     assert len(router.state.requests) == 1
 
@@ -392,12 +392,12 @@ def test_an_answer_declaring_a_huge_length_is_refused_before_it_is_read(router):
     router.state.fault = "huge-length"
     started = time.monotonic()
     with pytest.raises(BadOutput, match=r"^answer of 10,000,000,000 bytes is over the [\d,]+-byte limit$"):
-        HuggingFaceProvider(hf_config(router)).upscale(request_for(4))
+        HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
     assert time.monotonic() - started < 0.5
 
 
 def test_the_answer_cap_follows_the_size_asked_not_a_fixed_64_mb(router):
-    provider = HuggingFaceProvider(hf_config(router))
+    provider = HuggingFaceProvider(hf_config(router, timeout=5.0))
     small, large = request_for(4), UpscaleRequest(image=np.zeros((500, 500, 3), np.float32), scale=4)
 
     assert provider._max_answer_bytes(small) == 64 * 48 * 4 * 8 + 1024 * 1024
