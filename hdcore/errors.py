@@ -10,7 +10,8 @@
     │   ├── RateLimited              the provider asked us to slow down; carries retry_after (seconds or None)
     │   ├── AuthError                the token was rejected (the token itself is never part of the message)
     │   ├── PermanentError           the model is not served there (HTTP 404 / 410); do not retry soon
-    │   ├── RequestRejected          the provider refused this request (bad input, too large); the tier stays open
+    │   ├── RequestRejected          the service refused *this* request (HTTP 400, 413, 422...: too large, a bad
+    │   │                            input); the tier is fine for other requests, so it says nothing about it
     │   ├── TransientError           5xx, connection trouble, model loading; worth retrying later
     │   ├── BadOutput                an answer arrived but it is not a valid image of the requested size
     │   └── Cancelled                the caller abandoned the request
@@ -87,7 +88,9 @@ class PermanentError(ProviderError):
 
 
 class RequestRejected(ProviderError):
-    """The provider refused this request (bad input, too large): this attempt fails, the tier stays open."""
+    """The service refused this one request (an HTTP 4xx other than 401/403/404/410/429): the image is too
+    large, an input is invalid. Not a verdict on the tier: another request may well succeed, so a breaker
+    shared by every user must not open on it."""
 
 
 class TransientError(ProviderError):

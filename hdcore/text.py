@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable
-from urllib.parse import quote, quote_plus
 
 MAX_DETAIL_CHARS = 200  # a server's or library's own text is cut here, so that a message stays a readable line
 
@@ -30,22 +29,48 @@ SECRET_MASK = "********"
 
 def redacted(text: str, secrets: Iterable[Any], mask: str = SECRET_MASK) -> str:
     """``text`` with every token in ``secrets`` (``Secret`` objects or strings) blanked out, longest first so
-    that overlapping tokens are fully hidden. A server or proxy may echo a token back in an error."""
+    that overlapping tokens are fully hidden.
+
+    A server or proxy may echo a token back, and not always as it was sent: in another case, URL-encoded
+    (``%2F``, ``+`` for a space), JSON-escaped (``\\u0068``, ``\\/``) or HTML-escaped (``&#104;``), or any mix of
+    these character by character. Every such spelling is masked. Mask first, then shorten: a token cut in two
+    by shortening would survive as a prefix.
+    """
     values = sorted({_revealed(s) for s in secrets} - {""}, key=len, reverse=True)
     for value in values:  # an empty token is no secret: replacing "" would put the mask between every character
-        text = text.replace(value, mask)
+        text = _echo_pattern(value).sub(mask, text)
     return text
 
 
-def echoes(text: str, secrets: Iterable[Any]) -> list[str]:
-    """Every form in which ``text`` repeats one of ``secrets``: as it is, in another case, or URL-encoded (a
-    server may upper-case a header it quotes, or echo a query string). Give them to ``redacted``:
-    ``redacted(text, echoes(text, secrets))`` blanks each of them out."""
-    found = set()
-    for value in {_revealed(s) for s in secrets} - {""}:
-        for form in {value, quote(value), quote(value, safe=""), quote_plus(value)}:
-            found.update(match.group(0) for match in re.finditer(re.escape(form), text, re.IGNORECASE))
-    return sorted(found, key=len, reverse=True)
+def _echo_pattern(secret: str) -> re.Pattern[str]:
+    """A pattern matching ``secret`` spelled any way an echo may alter it, one character at a time."""
+    return re.compile("".join(_spellings(char) for char in secret), re.IGNORECASE)
+
+
+def _spellings(char: str) -> str:
+    code = ord(char)
+    ways = [re.escape(char), "".join(f"%{byte:02x}" for byte in char.encode("utf-8"))]
+    ways += [rf"\\u{code:04x}", f"&#0*{code};", f"&#x0*{code:x};"] if code <= 0xFFFF else []
+    ways += _EXTRA_SPELLINGS.get(char, [])
+    return "(?:" + "|".join(ways) + ")"
+
+
+# how JSON, HTML and form encoding spell a few characters besides the generic escapes above
+_EXTRA_SPELLINGS: dict[str, list[str]] = {
+    " ": [r"\+"],
+    "/": [r"\\/"],
+    '"': [r'\\"', "&quot;"],
+    "\\": [r"\\\\"],
+    "&": ["&amp;"],
+    "<": ["&lt;"],
+    ">": ["&gt;"],
+    "'": ["&apos;"],
+}
+
+
+def masked_and_shortened(text: object, secrets: Iterable[Any], limit: int = MAX_DETAIL_CHARS) -> str:
+    """``text`` on one line, every token masked, then cut to ``limit`` characters: in that order."""
+    return shortened(redacted(one_line(text), secrets), limit)
 
 
 def _revealed(secret: Any) -> str:

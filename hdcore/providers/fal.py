@@ -52,7 +52,7 @@ from ..errors import (
 )  # fmt: skip
 from ..prices import ModelPrice, PriceTable
 from ..resize import lanczos_resize
-from ..text import echoes, redacted, shortened
+from ..text import redacted, shortened
 from .base import ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest, option_value
 from .remote import ASPECT_TOLERANCE, aspect_error, png_bytes, read_capped, retry_after_seconds
 
@@ -463,7 +463,7 @@ class FalProvider(Provider):
         """Every error this tier raises: one line, the key masked (in any echoed form), then shortened."""
         key: Secret | None = self.config.get(KEY)
         secrets = [key.reveal(), *key.reveal().split(":")] if key else []
-        text = shortened(redacted(message, echoes(message, secrets)), ellipsis="…")
+        text = shortened(redacted(message, secrets), ellipsis="…")
         return kind(text, provider=self.name, model=model, **extra)
 
 

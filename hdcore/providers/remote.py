@@ -5,8 +5,11 @@ error message is made safe, how an answer of another size is fitted, how Retry-A
 
 * ``RemoteProvider``: the tier's deadline for direct callers, the deadline/cancel checks made between steps, and
   the one place its errors are built (one line, the token blanked out).
-* plain functions: message shortening and token blanking, Retry-After parsing, the size-capped reading of a
-  streamed body, fitting an answer of another size to the requested one, the request image as a PNG.
+* ``CallScope``: the same checks and error-making for one call, handed to the parts of a tier that do the
+  exchange (so they never reach back into the provider).
+* plain functions: token masking (then shortening), Retry-After parsing (bounded), the size-capped reading of a
+  streamed body into one buffer, origins and host allow-lists, fitting an answer of another size to the
+  requested one, the request image as a PNG.
 
 Where the tiers really differ (the wording of a timeout, whether an answer may be a little short, which checks
 come before a chunk is counted), the difference is a parameter here, not a second copy. Replicate uses only the
@@ -21,6 +24,8 @@ import email.utils
 import io
 import math
 import time
+import urllib.parse
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -30,13 +35,19 @@ from PIL import Image
 from ..config import Secret
 from ..errors import Cancelled, ProviderError, ProviderTimeout
 from ..resize import lanczos_resize
-from ..text import one_line
+from ..text import masked_and_shortened
+from ..text import redacted as redacted_all
 from .base import Provider, UpscaleRequest
 
 AnError = TypeVar("AnError", bound=ProviderError)
 
 ASPECT_TOLERANCE = 0.02  # an answer of another size is resized only when its shape matches this closely
 SECRET_MASK = "********"
+# A message is our own words (under ~100 characters) and a server's text; the whole is masked, then cut here.
+MAX_MESSAGE_CHARS = 300
+# A 429 asking for longer is honoured for an hour: the breaker tries again then. A number from outside is never
+# trusted further (1e308 s once overflowed time formatting and stopped every run).
+MAX_RETRY_AFTER_S = 3600.0
 
 
 class RemoteProvider(Provider):
@@ -62,39 +73,79 @@ class RemoteProvider(Provider):
         # replace() keeps the same cancel_event, so cancel(original request) still finds this call
         return dataclasses.replace(request, deadline=time.monotonic() + timeout)
 
+    def scope(self, request: UpscaleRequest, model: str) -> "CallScope":
+        """One call's checks and error-making, for the parts of this tier that do the exchange."""
+        return CallScope(self.name, model, request, self.timeout(), self._secret(), self.late_phrase)
+
     def _stop_if_due(self, request: UpscaleRequest, model: str) -> None:
-        interruption = self._interruption(request, model)
-        if interruption is not None:
-            raise interruption
+        self.scope(request, model).stop_if_due()
 
     def _interruption(self, request: UpscaleRequest, model: str) -> ProviderError | None:
-        """Why the call must stop now (the caller cancelled, or the deadline passed), or None to go on."""
-        if request.cancel_event.is_set():
-            return self._error(Cancelled, "cancelled", model)
-        if request.deadline is not None and time.monotonic() >= request.deadline:
-            return self._timed_out(model, self.late_phrase)
-        return None
+        return self.scope(request, model).interruption()
 
     def _timed_out(self, model: str, while_doing: str) -> ProviderTimeout:
-        timeout = self.timeout()
-        after = f"after {timeout:.1f} s" if timeout is not None else "at the deadline"
-        return self._error(ProviderTimeout, f"timed out {after} {while_doing}", model)
+        return timed_out_error(self.name, model, self.timeout(), while_doing, self._secret())
 
     def _error(self, kind: type[AnError], message: str, model: str, **extra: Any) -> AnError:
-        """Every error this provider raises is made here: one line, the token blanked out."""
-        return kind(self._redacted(one_line(message)), provider=self.name, model=model, **extra)
+        """Every error this provider raises is made here: one line, the token masked, then shortened."""
+        return provider_error(kind, message, self.name, model, self._secret(), **extra)
 
     def _redacted(self, text: str) -> str:
         return redacted(text, self._secret())
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """One call of one tier: whether it must stop now (cancelled, past its deadline), and its errors, made
+    one way (one line, the token masked, then shortened)."""
+
+    provider: str
+    model: str
+    request: UpscaleRequest
+    timeout: float | None
+    secret: Secret | None
+    late_phrase: str  # ends "timed out after 10.0 s ..." when the deadline passes between two steps
+
+    def error(self, kind: type[AnError], message: str, **extra: Any) -> AnError:
+        return provider_error(kind, message, self.provider, self.model, self.secret, **extra)
+
+    def interruption(self) -> ProviderError | None:
+        """Why the call must stop now (the caller cancelled, or the deadline passed), or None to go on."""
+        if self.request.cancel_event.is_set():
+            return self.error(Cancelled, "cancelled")
+        if self.request.deadline is not None and time.monotonic() >= self.request.deadline:
+            return self.timed_out(self.late_phrase)
+        return None
+
+    def stop_if_due(self) -> None:
+        interruption = self.interruption()
+        if interruption is not None:
+            raise interruption
+
+    def timed_out(self, while_doing: str) -> ProviderTimeout:
+        return timed_out_error(self.provider, self.model, self.timeout, while_doing, self.secret)
+
+    def masked(self, text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+        return masked_and_shortened(text, [self.secret], limit)
+
+
+def provider_error(kind: type[AnError], message: str, provider: str, model: str, secret: Secret | None,
+                   **extra: Any) -> AnError:  # fmt: skip
+    return kind(masked_and_shortened(message, [secret], MAX_MESSAGE_CHARS), provider=provider, model=model, **extra)
+
+
+def timed_out_error(provider: str, model: str, timeout: float | None, while_doing: str,
+                    secret: Secret | None) -> ProviderTimeout:  # fmt: skip
+    after = f"after {timeout:.1f} s" if timeout is not None else "at the deadline"
+    return provider_error(ProviderTimeout, f"timed out {after} {while_doing}", provider, model, secret)
 
 
 # --- messages ------------------------------------------------------------------------------------------
 
 
 def redacted(text: str, secret: Secret | None, mask: str = SECRET_MASK) -> str:
-    """``text`` with the token blanked out: a server or proxy may echo it back in an error."""
-    # an empty token is no secret, and replacing "" would put the mask between every character
-    return text.replace(secret.reveal(), mask) if secret else text
+    """``text`` with the token masked, however a server or proxy echoed it back (see ``hdcore.text.redacted``)."""
+    return redacted_all(text, [secret], mask)
 
 
 def innermost(error: BaseException, deeper: Callable[[BaseException], BaseException | None]) -> BaseException:
@@ -119,16 +170,26 @@ def os_reason(error: BaseException) -> str | None:
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds from ``now``: it is either a number of seconds or an HTTP date. None if unusable."""
+    """Retry-After as seconds from ``now``, within [0, MAX_RETRY_AFTER_S]: a number of seconds or an HTTP date.
+
+    None when it says nothing usable (empty, not a number nor a date, NaN); any other value is clamped, so that
+    ``99999999999999999999``, ``1e308``, ``inf`` or a date in the year 9999 all mean "an hour".
+    """
     if value is None or not value.strip():
         return None
+    text = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(text)
     except ValueError:
-        seconds = _seconds_until(value.strip(), now or datetime.now(timezone.utc))
-    if seconds is None or not math.isfinite(seconds):
+        seconds = _seconds_until(text, now or datetime.now(timezone.utc))
+    return bounded_seconds(seconds, MAX_RETRY_AFTER_S)
+
+
+def bounded_seconds(seconds: float | None, maximum: float) -> float | None:
+    """A duration from outside within [0, maximum]; None when it is no number at all."""
+    if seconds is None or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
         return None
-    return max(0.0, seconds)
+    return min(max(0.0, float(seconds)), maximum)
 
 
 def _seconds_until(http_date: str, now: datetime) -> float | None:
@@ -138,7 +199,10 @@ def _seconds_until(http_date: str, now: datetime) -> float | None:
         return None
     if when.tzinfo is None:  # HTTP dates are GMT
         when = when.replace(tzinfo=timezone.utc)
-    return (when - now).total_seconds()
+    try:
+        return (when - now).total_seconds()
+    except OverflowError:  # a date at the edge of datetime's range
+        return math.inf
 
 
 def _no_check() -> None:
@@ -153,22 +217,71 @@ def read_capped(
     check_before: Callable[[], None] = _no_check,
     check_after: Callable[[], None] = _no_check,
 ) -> bytes:
-    """A streamed body joined, raising ``too_large()`` as soon as it passes ``limit`` bytes.
+    """A streamed body in one buffer, raising ``too_large()`` as soon as it passes ``limit`` bytes.
 
     ``check_before`` runs as each chunk arrives, before it is counted; ``check_after`` once it is kept (so that
     a body whose last chunk came after the deadline counts as late). Both are the caller's deadline and cancel
-    checks, made between chunks because the HTTP client bounds only each socket wait, not the whole body.
+    checks, made between chunks because an HTTP client bounds only each socket wait, not the whole body.
+
+    The chunks go straight into one ``BytesIO``, whose ``getvalue()`` hands its buffer over without a copy: a
+    list of chunks joined at the end held the body twice at its peak (+589 MB RSS for a 700 MB answer).
     """
-    kept: list[bytes] = []
+    buffer = io.BytesIO()
     size = 0
     for chunk in chunks:
         check_before()
         size += len(chunk)
         if size > limit:
             raise too_large()
-        kept.append(chunk)
+        buffer.write(chunk)
+        del chunk  # the buffer holds it now
         check_after()
-    return b"".join(kept)
+    return buffer.getvalue()
+
+
+def declared_length(headers: Any) -> int | None:
+    """The Content-Length a server declared, or None when it declared none (or nonsense)."""
+    value = headers.get("Content-Length") if headers is not None else None
+    try:
+        length = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return length if length >= 0 else None
+
+
+# --- where a request may go ----------------------------------------------------------------------------
+
+Origin = tuple[str, str, int | None]
+
+
+def origin(url: str) -> Origin:
+    """(scheme, host, port) of an http(s) URL, with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is no number: an origin nothing matches
+        return scheme, "", -1
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def on_hosts(url: str, hosts: Iterable[str]) -> bool:
+    """Whether an https URL is on one of ``hosts`` or a subdomain of one (``hf.space``: ``x.hf.space``)."""
+    scheme, host, _ = origin(url)
+    return scheme == "https" and bool(host) and any(host == known or host.endswith("." + known) for known in hosts)
+
+
+def displayed_url(url: str) -> str:
+    """A URL as people may see it: no user, password, query or fragment (any of them may hold a secret)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 # --- images --------------------------------------------------------------------------------------------

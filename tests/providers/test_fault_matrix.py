@@ -34,6 +34,21 @@ the HTTP status (429 / 401 / 410 / 500 come from Hugging Face's front, not from 
 failure arrives as an error event, the "error" cell), nor over the TCP connection (no reset), nor over how
 the result file is streamed (no drip; uvicorn sends it whole), and the fault app writes only complete files
 (no truncated image: "non-image" covers an unreadable answer).
+
+Hostile servers (the end of this file), each cell also checking that nothing reached another host:
+
+=================== ============================ =========================== ==================================
+hostile answer      hf (HDCORE_HF_BASE_URL)      hf (Inference Providers)    space
+=================== ============================ =========================== ==================================
+echoed token        every spelling (case, %, +,  percent-encoded             in the app's error text, cut at 200
+                    JSON, HTML, over the cut)
+redirect elsewhere  not followed                 refused                     refused (a 307 from the Space)
+huge Retry-After    bounded to an hour           bounded to an hour          (no HTTP status from an app)
+huge length         refused before reading       refused before reading      refused before reading
+endless body        cut at the cap               cut at the cap              (uvicorn sends files whole)
+SSRF URL            (answers are the body)       refused, one message        refused, one message
+never-ending queue  (one POST)                   ends at the deadline        ("slow" above)
+=================== ============================ =========================== ==================================
 """
 
 from __future__ import annotations
@@ -275,10 +290,11 @@ def fault_space(tmp_path_factory) -> Iterator[tuple[str, Any]]:
         patch.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-faults")))
         pytest.importorskip("gradio")
         pytest.importorskip("gradio_client")
-        from tests.servers.space_faults import build_fault_app
+        from tests.servers.space_faults import add_hop_route, build_fault_app
 
         demo, log = build_fault_app()
         for url in _serve(demo):
+            add_hop_route(demo)
             yield url, log
 
 
@@ -354,3 +370,111 @@ def test_fal(fault, outcome, reason, every_log_record):
         assert elsewhere.state.requests == []  # no redirect followed, no foreign file fetched, the key never left
         if outcome == "error":
             tier_alone_raises("fal", config, data, 2, fal_server.KEY, every_log_record)
+
+
+# --- hostile servers: Hugging Face ---------------------------------------------------------------------
+
+HF_ROUTED_MODEL = "acme/matrix-upscaler"
+HF_HOSTILE_CELLS = [
+    # route, fault, state changes, outcome, the reason begins with ("{refused}": the routed tier's one message)
+    ("server", "echo-token", {"echo_style": "plain"}, "error", "Hugging Face server error (HTTP 500): upstream"),
+    ("server", "echo-token", {"echo_style": "upper"}, "error", "Hugging Face server error (HTTP 500): upstream"),
+    ("server", "echo-token", {"echo_style": "percent"}, "error", "Hugging Face server error (HTTP 500): upstream"),
+    ("server", "echo-token", {"echo_style": "plus"}, "error", "Hugging Face server error (HTTP 500): upstream"),
+    ("server", "echo-token", {"echo_style": "json-escaped"}, "error", "Hugging Face server error (HTTP 500)"),
+    ("server", "echo-token", {"echo_style": "html"}, "error", "Hugging Face server error (HTTP 500): upstream"),
+    ("server", "echo-token", {"echo_style": "straddle"}, "error", "Hugging Face server error (HTTP 500): upstream"),
+    ("server", "redirect", {}, "error", "Hugging Face answered with a redirect (HTTP 307), not followed"),
+    ("server", "429", {"retry_after": "99999999999999999999"}, "error",
+     "rate limited by Hugging Face (HTTP 429), retry after 3600 s"),
+    ("server", "413", {}, "error", "Hugging Face refused this request (HTTP 413)"),
+    ("server", "huge-length", {}, "error", "answer of 10,000,000,000 bytes is over the"),
+    ("server", "endless", {}, "error", "answer is over the"),
+    ("providers", "echo-token", {"echo_style": "percent"}, "error", "Hugging Face server error (HTTP 500)"),
+    ("providers", "redirect", {}, "error", "{refused}"),
+    ("providers", "elsewhere", {}, "error", "{refused}"),
+    ("providers", "429", {"retry_after": "1e308"}, "error",
+     "rate limited by Hugging Face (HTTP 429), retry after 3600 s"),
+    ("providers", "huge-length", {}, "error", "answer of 10,000,000,000 bytes is over the"),
+    ("providers", "endless", {}, "error", "answer is over the"),
+    ("providers", "queue-forever", {}, "timeout", "timed out after 1.0 s"),
+]
+
+
+def hf_hostile_config(route: str, server, timeout: float) -> Config:
+    settings = {"HUGGINGFACE_TOKEN": hf_server.TOKEN}
+    if route == "server":
+        settings["HDCORE_HF_BASE_URL"] = server.url
+    else:
+        settings.update({"HDCORE_HF_ROUTER_URL": server.url, "HDCORE_HF_HUB_URL": server.url,
+                         "HDCORE_HF_MODEL_X2": HF_ROUTED_MODEL})
+    return Config(timeouts={"hf": timeout, "lanczos": None}, hedge=HedgeSettings(enabled=False)).with_settings(settings)
+
+
+@pytest.fixture
+def fresh_hub(monkeypatch):
+    """huggingface_hub caches each model's provider mapping for the process and reads HF_HUB_OFFLINE once."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import _common
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    _common._fetch_inference_provider_mapping.cache_clear()
+
+
+@pytest.mark.parametrize("route, fault, changes, outcome, reason", HF_HOSTILE_CELLS,
+                         ids=[f"{c[0]}-{c[1]}-{'-'.join(map(str, c[2].values()))}" for c in HF_HOSTILE_CELLS])
+def test_hf_hostile(route, fault, changes, outcome, reason, every_log_record, fresh_hub):
+    from hdcore.providers.hf.routed import REFUSED
+    from tests.providers.test_remote import leaked_fragments
+
+    with hf_server.hf_router() as server, hf_server.hf_router() as elsewhere:
+        server.state.mapped[HF_ROUTED_MODEL] = ("fal-ai", "fal-ai/matrix", 2)
+        server.state.fault, server.state.drip_seconds = fault, 10_000.0
+        server.state.redirect_to = elsewhere.url + "/models/" + hf_server.REAL_ESRGAN
+        server.state.image_url = elsewhere.url + "/files/req1.png"
+        for name, value in changes.items():
+            setattr(server.state, name, value)
+        # fal's client sleeps 0.5 s before its first poll: a cell that is no matter of time gets room to reach it
+        deadline = HF_TIMEOUT if outcome == "timeout" else 3.0
+        config = hf_hostile_config(route, server, deadline)
+        attempt = run_cell("hf", config, png_bytes(photo(HF_INPUT)), 2, deadline, hf_server.TOKEN, every_log_record)
+
+        assert attempt.outcome == outcome
+        assert attempt.reason.startswith(reason.format(refused=REFUSED)), attempt.reason
+        assert leaked_fragments(hf_server.TOKEN, attempt.reason, window=6) == []
+        assert elsewhere.state.requests == []  # neither the token nor the image went anywhere else
+
+
+# --- hostile servers: the Space ------------------------------------------------------------------------
+
+SPACE_HOSTILE_CELLS = [
+    # mode (the first argument), api name, outcome, the reason begins with
+    ("echo:" + SPACE_TOKEN.upper(), "/predict", "error", "the Space failed: model crashed near"),
+    ("echo:" + "x" * 170 + SPACE_TOKEN, "/predict", "error", "the Space failed: model crashed near"),
+    ("echo:" + SPACE_TOKEN.replace("_", "%5f"), "/predict", "error", "the Space failed: model crashed near"),
+    ("{elsewhere}/x.png", "/link", "error", "{refused}"),
+    ("{closed}/x.png", "/link", "error", "{refused}"),
+    ("{space}/hop?to={elsewhere}/x.png", "/link", "error", "{refused}"),
+    ("big", "/predict", "error", "the Space's file of"),
+]
+
+
+@pytest.mark.parametrize("mode, api_name, outcome, reason", SPACE_HOSTILE_CELLS,
+                         ids=["echo-upper", "echo-straddle", "echo-percent", "ssrf-open", "ssrf-closed",
+                              "redirect-elsewhere", "big"])
+def test_space_hostile(mode, api_name, outcome, reason, every_log_record, fault_space):
+    from hdcore.providers.space.answer import REFUSED
+    from tests.providers.test_remote import leaked_fragments
+
+    url, log = fault_space
+    with hf_server.hf_router() as elsewhere:
+        argument = mode.format(elsewhere=elsewhere.url, closed=f"http://127.0.0.1:{closed_port()}", space=url)
+        deadline = 5.0  # none of these cells is a matter of time: room for a loaded machine
+        config = Config(timeouts={"space": deadline, "lanczos": None}, hedge=HedgeSettings(enabled=False)
+                        ).with_settings({"HDCORE_SPACE": url, "HDCORE_SPACE_ARGS": json.dumps([argument]),
+                                         "HDCORE_SPACE_API_NAME": api_name, "HUGGINGFACE_TOKEN": SPACE_TOKEN})
+        attempt = run_cell("space", config, png_bytes(photo(SPACE_INPUT)), 4, deadline, SPACE_TOKEN, every_log_record)
+        assert attempt.outcome == outcome
+        assert attempt.reason.startswith(reason.format(refused=REFUSED)), attempt.reason
+        assert leaked_fragments(SPACE_TOKEN, attempt.reason, window=6) == []
+        assert elsewhere.state.requests == []

@@ -22,7 +22,6 @@ import pytest
 from PIL import Image
 
 from hdcore import Config, Engine
-from hdcore.config import Secret
 from hdcore.errors import (
     AuthError,
     BadOutput,
@@ -32,16 +31,19 @@ from hdcore.errors import (
     ProviderError,
     ProviderTimeout,
     RateLimited,
+    RequestRejected,
     TransientError,
 )
 from hdcore.providers import hf as huggingface
 from hdcore.providers.base import ModelInfo, UpscaleRequest
-from hdcore.providers.hf import HuggingFaceProvider, retry_after_seconds
+from hdcore.providers.hf import HuggingFaceProvider, direct
 from hdcore.providers.lanczos import LanczosProvider
 from hdcore.providers import ProviderSpec, Registry
+from hdcore.providers.remote import MAX_RETRY_AFTER_S
 from tests.conftest import photo, png_bytes
+from tests.providers.test_remote import leaked_fragments
 from tests.servers.base import upscaled_png
-from tests.servers.hf_router import REAL_ESRGAN, SD_X4, TOKEN, hf_router
+from tests.servers.hf_router import ECHO_STYLES, REAL_ESRGAN, SD_X4, TOKEN, hf_router
 
 TIMEOUT = 1.0
 INPUT_SIZE = (16, 12)
@@ -199,13 +201,22 @@ def test_a_configured_3x_model_makes_3x_supported(router):
     assert (result.provider, result.model, result.image.size) == ("hf", "acme/x3", (48, 36))
 
 
-def test_models_lists_each_configured_model_with_its_scales(router):
+def test_models_lists_each_configured_model_with_its_scales_and_limits(router):
     default = HuggingFaceProvider(hf_config(router))
     shared = HuggingFaceProvider(hf_config(router, models={2: "acme/any", 4: "acme/any"}))
 
     assert [(m.name, m.scales) for m in default.models()] == [(REAL_ESRGAN, (2,)), (SD_X4, (4,))]
     assert default.scales() == (2, 4)
+    assert default.model_info(SD_X4).max_input_side == 512  # its attention runs out of memory beyond
     assert shared.models() == (ModelInfo("acme/any", (2, 4), ""),)
+
+
+def test_a_request_over_a_models_declared_limit_is_not_sent(router):
+    result = hf_then_lanczos(hf_config(router)).enhance(png_bytes(Image.new("RGB", (600, 40))), scale=4)
+
+    assert result.attempts[0].outcome == "skipped"
+    assert result.attempts[0].reason == f"input 600x40 is over {SD_X4}'s limit of 512 px a side; not sent"
+    assert router.state.requests == []
 
 
 def test_the_token_is_in_no_repr(router):
@@ -227,12 +238,26 @@ FAULTS = [
     ("truncated", BadOutput, "Hugging Face answered with no usable image: truncated or corrupt PNG data"),
     ("cut", TransientError, "connection to Hugging Face failed (IncompleteRead("),
     ("reset", TransientError, "connection to Hugging Face failed (connection reset by peer)"),
+    ("413", RequestRejected, "Hugging Face refused this request (HTTP 413): Payload Too Large"),
+    ("422", RequestRejected, "Hugging Face refused this request (HTTP 422): Input validation error"),
     ("echo-token", TransientError, "Hugging Face server error (HTTP 500): upstream refused header Bearer ********"),
+    ("endless", BadOutput, "answer is over the 1,"),
     ("hang", ProviderTimeout, "timed out after 1.0 s"),
     ("slow", ProviderTimeout, "timed out after 1.0 s"),
     ("stall", ProviderTimeout, "timed out after 1.0 s"),
 ]
 WAITS_FOR_THE_DEADLINE = {"hang", "slow", "stall"}
+
+
+def test_only_404_and_410_mean_not_served_any_other_4xx_is_about_this_request(router):
+    router.state.fault = "413"
+    with pytest.raises(RequestRejected) as rejected:
+        HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
+    with pytest.raises(PermanentError) as gone:
+        HuggingFaceProvider(hf_config(router, models={4: "nobody/missing"})).upscale(request_for(4))
+
+    assert not isinstance(rejected.value, PermanentError) and rejected.value.outcome == "error"
+    assert str(gone.value) == "model not served here (HTTP 404)"
 
 
 @pytest.mark.parametrize("fault, error_class, reason", FAULTS, ids=[fault for fault, *_ in FAULTS])
@@ -305,9 +330,10 @@ def test_an_answer_over_the_size_cap_is_refused_before_it_is_read(router, monkey
 
 @pytest.mark.parametrize(
     "header, expected",
-    [(7, 7.0), ("0", 0.0), (None, None)],
+    [(7, 7.0), ("0", 0.0), (None, None), ("99999999999999999999", MAX_RETRY_AFTER_S), ("1e308", MAX_RETRY_AFTER_S),
+     ("inf", MAX_RETRY_AFTER_S), ("-5", 0.0), ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER_S)],
 )
-def test_retry_after_in_seconds_is_put_on_the_rate_limited_error(router, header, expected):
+def test_retry_after_in_seconds_is_put_on_the_rate_limited_error_bounded(router, header, expected):
     router.state.fault, router.state.retry_after = "429", header
     with pytest.raises(RateLimited) as caught:
         HuggingFaceProvider(hf_config(router)).upscale(request_for(4))
@@ -322,15 +348,60 @@ def test_retry_after_as_an_http_date_becomes_seconds_from_now(router):
     assert 115 <= caught.value.retry_after <= 120
 
 
-def test_retry_after_parsing():
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
-    assert retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now) == 30.0
-    assert retry_after_seconds("Thu, 01 Jan 2026 11:59:00 GMT", now) == 0.0  # already past
-    assert retry_after_seconds(" 2.5 ", now) == 2.5
-    assert retry_after_seconds("-3", now) == 0.0
-    assert retry_after_seconds("soon", now) is None
-    assert retry_after_seconds("inf", now) is None
-    assert retry_after_seconds("", now) is None
+def test_a_huge_retry_after_opens_the_tier_for_an_hour_and_every_later_run_still_ends_in_an_image(router):
+    router.state.fault, router.state.retry_after = "429", "99999999999999999999"
+    engine = hf_then_lanczos(hf_config(router, timeout=5.0))
+    first = engine.enhance(input_png(), scale=4)
+    later = engine.enhance(input_png(), scale=4)  # the breaker now holds the bounded wait: no overflow anywhere
+
+    assert first.attempts[0].reason == "rate limited by Hugging Face (HTTP 429), retry after 3600 s"
+    assert (later.provider, later.attempts[0].outcome) == ("lanczos", "skipped")
+    assert len(router.state.requests) == 1
+
+
+def test_a_huge_estimated_loading_time_is_bounded(router):
+    router.state.fault, router.state.estimated_time = "503", 1e308
+    with pytest.raises(TransientError, match=r"^model is loading \(HTTP 503\), ready in about 3600 s$"):
+        HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
+
+
+# ---------------------------------------------------------------------------------- hostile answers
+
+
+@pytest.mark.parametrize("style", ECHO_STYLES)
+def test_a_token_echoed_back_in_any_spelling_is_masked_in_the_reason(router, style):
+    router.state.fault, router.state.echo_style = "echo-token", style
+    result = hf_then_lanczos(hf_config(router, timeout=5.0)).enhance(input_png(), scale=4)
+
+    reason = result.attempts[0].reason
+    assert reason.startswith("Hugging Face server error (HTTP 500): upstream")
+    assert leaked_fragments(TOKEN, reason, window=6) == []
+    assert leaked_fragments(TOKEN, json.dumps(result.to_dict()), window=6) == []
+
+
+def test_a_redirect_is_not_followed_so_neither_the_token_nor_the_image_reach_another_host(router):
+    with hf_router() as elsewhere:
+        router.state.fault, router.state.redirect_to = "redirect", elsewhere.url + "/models/" + SD_X4
+        with pytest.raises(PermanentError, match=r"answered with a redirect \(HTTP 307\), not followed"):
+            HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
+        assert elsewhere.state.requests == []
+    assert len(router.state.requests) == 1
+
+
+def test_an_answer_declaring_a_huge_length_is_refused_before_it_is_read(router):
+    router.state.fault = "huge-length"
+    started = time.monotonic()
+    with pytest.raises(BadOutput, match=r"^answer of 10,000,000,000 bytes is over the [\d,]+-byte limit$"):
+        HuggingFaceProvider(hf_config(router, timeout=5.0)).upscale(request_for(4))
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_answer_cap_follows_the_size_asked_not_a_fixed_64_mb(router):
+    provider = HuggingFaceProvider(hf_config(router, timeout=5.0))
+    small, large = request_for(4), UpscaleRequest(image=np.zeros((500, 500, 3), np.float32), scale=4)
+
+    assert provider._max_answer_bytes(small) == 64 * 48 * 4 * 8 + 1024 * 1024
+    assert provider._max_answer_bytes(large) == huggingface.MAX_BODY_BYTES  # 2000x2000 x 4 x 8 B is over 64 MiB
 
 
 # ------------------------------------------------------------------------------------- cancel, deadline
@@ -378,7 +449,7 @@ def test_the_deadline_cuts_a_read_that_is_blocked_when_it_passes(router):
 
 
 def test_the_deadline_is_checked_between_reads_even_where_the_socket_cannot_be_cut(router, monkeypatch):
-    monkeypatch.setattr(huggingface, "_cut", lambda response: None)  # as if urllib3 hid its socket from us
+    monkeypatch.setattr(direct, "_cut", lambda response: None)  # as if urllib3 hid its socket from us
     router.state.fault = "slow"  # a byte every few milliseconds: each read returns, none times out
     started = time.monotonic()
     with pytest.raises(ProviderTimeout, match=r"^timed out after 1\.0 s before the answer was complete$"):
@@ -396,6 +467,6 @@ def test_cancel_before_the_call_sends_nothing(router):
 
 def test_the_session_is_made_on_first_use_not_in_the_constructor(router):
     provider = HuggingFaceProvider(hf_config(router))
-    assert provider._session is None
+    assert not provider._direct.started
     provider.upscale(request_for(2))
-    assert provider._session is not None
+    assert provider._direct.started

@@ -22,22 +22,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hdcore import Config, Engine, Secret
+from hdcore import Config, Engine
 from hdcore.errors import (
     AuthError,
+    BadOutput,
     Cancelled,
+    ConfigError,
     PermanentError,
     ProviderTimeout,
     RateLimited,
+    RequestRejected,
     TransientError,
 )
 from hdcore.providers import space as hf_space
 from hdcore.providers.base import UpscaleRequest
-from hdcore.providers.space import SpaceProvider
+from hdcore.providers.space import SpaceProvider, answer
+from hdcore.providers.space.known import KNOWN_SPACES, SpaceDeclaration
 from hdcore.providers.lanczos import LanczosProvider
 from hdcore.providers import ProviderSpec, Registry
 from hdcore.resize import lanczos_resize
 from tests.conftest import photo, png_bytes
+from tests.providers.test_remote import leaked_fragments
+from tests.servers.base import LocalServer, QuietHandler
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_TESTSECRETtoken1234567890"
@@ -73,10 +79,11 @@ def space_url(quiet_gradio) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def faults(quiet_gradio) -> Iterator[tuple[str, Any]]:
-    from tests.servers.space_faults import build_fault_app
+    from tests.servers.space_faults import add_hop_route, build_fault_app
 
     demo, log = build_fault_app()
     for url in _serve(demo):
+        add_hop_route(demo)
         yield url, log
 
 
@@ -107,10 +114,11 @@ def _free_port() -> int:
 
 
 def space_config(url: str, *args: str, timeout: float | None = 20.0, token: str | None = None,
-                 api_name: str | None = None) -> Config:
+                 api_name: str | None = None, **declared: str) -> Config:
     settings = {"HDCORE_SPACE": url, "HDCORE_SPACE_ARGS": json.dumps(list(args or ("base",)))}
     settings.update({"HUGGINGFACE_TOKEN": token} if token is not None else {})
     settings.update({"HDCORE_SPACE_API_NAME": api_name} if api_name is not None else {})
+    settings.update({f"HDCORE_SPACE_{name.upper()}": value for name, value in declared.items()})
     return Config(timeouts={"space": timeout}).with_settings(settings)
 
 
@@ -197,7 +205,7 @@ def test_the_client_is_built_once_and_reused(space_url, monkeypatch):
 
 def test_the_seed_spaces_256px_answer_is_resized_with_a_warning(faults):
     url, _ = faults
-    result = engine(space_config(url, "seed")).enhance(small_png(), scale=4, provider="space")
+    result = engine(space_config(url, "seed", input_width="256")).enhance(small_png(), scale=4, provider="space")
 
     assert result.provider == "space"
     assert result.image.size == (96, 64)
@@ -206,11 +214,196 @@ def test_the_seed_spaces_256px_answer_is_resized_with_a_warning(faults):
 
 def test_an_answer_smaller_than_asked_is_resized_up_with_a_warning(faults):
     url, _ = faults
-    result = engine(space_config(url, "seed")).enhance(small_png((300, 200)), scale=4, provider=["space", "lanczos"])
+    config = space_config(url, "seed", input_width="256")
+    result = engine(config).enhance(small_png((300, 200)), scale=4, provider=["space", "lanczos"])
 
     assert [a.outcome for a in result.attempts] == ["ok"]
     assert result.image.size == (1200, 800)
     assert "the Space returned 1024x680: resized to 1200x800 with Lanczos" in result.warnings
+    # it works at 256 px of the 300: its 4x is 3.41x of the original, and the user is told
+    assert ("the Space works at 256 px wide: its 4x of this 300 px image is really 3.41x of the original; "
+            "the rest to 4x is a Lanczos resize") in result.warnings
+
+
+def test_an_undeclared_space_answering_far_larger_than_asked_is_refused_with_a_hint(faults):
+    url, _ = faults
+    with pytest.raises(BadOutput, match=r"image too large: 1024x680.*declare what the Space does"):
+        SpaceProvider(space_config(url, "seed")).upscale(request_for(small_png()))
+
+
+# --- what a Space declares, and what is sent --------------------------------------------------------------
+
+
+def wide_png(width: int) -> bytes:
+    height = width * 2 // 3
+    return png_bytes(photo((300, 200)).resize((width, height)))
+
+
+def test_a_space_that_works_below_the_inputs_width_is_skipped_before_anything_is_sent(faults):
+    url, log = faults
+    calls_before = len(log.token_headers)
+    config = space_config(url, "seed", input_width="256", scales="4")
+    result = engine(config).enhance(wide_png(1100), scale=4, provider=["space", "lanczos"])
+
+    skipped = result.attempts[0]
+    assert (skipped.provider, skipped.outcome) == ("space", "skipped")
+    assert skipped.reason == ("the Space works at 256 px wide: its 4x of this 1100 px image holds only 0.93x of "
+                              "the original's detail, worse than Lanczos; not sent")
+    assert result.provider == "lanczos"
+    assert len(log.token_headers) == calls_before  # the Space never saw the call
+
+
+def test_the_seeds_space_declares_its_256_px_from_the_table_without_any_setting():
+    provider = SpaceProvider(Config().with_settings({"HUGGINGFACE_TOKEN": TOKEN}))
+    declared = provider.declaration()
+
+    assert (declared.api_name, declared.args, declared.works_at_width) == ("/predict", ("base",), 256)
+    assert provider.preflight("akhaliq/Real-ESRGAN", (2000, 1333), 4).startswith(
+        "the Space works at 256 px wide: its 4x of this 2000 px image holds only 0.51x")
+    assert provider.preflight("akhaliq/Real-ESRGAN", (1000, 667), 4) == ""  # 1.02x: sent, with a warning
+    assert declared.verdict((1000, 667), 4)[1].startswith("the Space works at 256 px wide: its 4x of this 1000 px "
+                                                          "image is really 1.02x")
+    assert declared.verdict((200, 133), 4) == ("", "")  # it upsizes a small input first: nothing lost
+    assert "works at 256 px wide" in provider.models()[0].description
+
+
+@pytest.mark.parametrize("scale, native, argument", [(2, 2, "2x"), (3, 4, "4x"), (4, 4, "4x")])
+def test_a_space_with_several_scales_is_called_at_the_smallest_one_that_covers_the_request(scale, native, argument):
+    declared = KNOWN_SPACES["doevent/Face-Real-ESRGAN"]
+    assert (declared.native_scale(scale), declared.arguments(scale)) == (native, (argument,))
+    assert declared.answer_size((100, 50), scale) == (100 * native, 50 * native)
+
+
+def test_settings_override_the_table_and_are_checked():
+    config = Config().with_settings({"HDCORE_SPACE": "akhaliq/Real-ESRGAN", "HDCORE_SPACE_INPUT_WIDTH": "none",
+                                     "HDCORE_SPACE_SCALES": "2,4", "HDCORE_SPACE_ARGS": '["{scale}x", 1]'})
+    declared = SpaceProvider(config).declaration()
+
+    assert declared == SpaceDeclaration("/predict", ("{scale}x", 1), (2, 4), None, declared.note)
+    assert declared.arguments(3) == ("4x", 1)
+    with pytest.raises(ConfigError, match="HDCORE_SPACE_SCALES must list the scales"):
+        Config().with_settings({"HDCORE_SPACE_SCALES": "four"})
+    with pytest.raises(ConfigError, match="HDCORE_SPACE_INPUT_WIDTH must be a width in pixels"):
+        Config().with_settings({"HDCORE_SPACE_INPUT_WIDTH": "3"})
+
+
+def test_a_space_is_free_in_its_price_rows():
+    (row,) = SpaceProvider(Config().with_settings({"HDCORE_SPACE": "owner/app"})).price_rows()
+    assert (row["Item"], row["USD"]) == ("owner/app", 0.0) and "bills its owner" in row["Note"]
+
+
+# --- a hostile Space: where its answer points, how large it is, what its errors say ---------------------
+
+
+def closed_url() -> str:
+    return f"http://127.0.0.1:{_free_port()}/x.png"
+
+
+class Recorder(QuietHandler):
+    def do_GET(self) -> None:
+        self.state.record(self, b"")
+        self.send_bytes(200, small_png(), "image/png")
+
+
+def test_an_answer_pointing_outside_the_space_is_refused_with_one_message_whatever_is_there(faults):
+    url, _ = faults
+    reasons = []
+    with LocalServer(Recorder) as open_port:
+        for target in (open_port.url + "/x.png", closed_url(), "http://10.0.0.9/x.png", "file:///etc/passwd",
+                       "https://example.com/x.png", "http://127.0.0.1:1/x.png"):
+            with pytest.raises(BadOutput) as caught:
+                SpaceProvider(space_config(url, target, api_name="/link")).upscale(request_for(small_png()))
+            reasons.append(str(caught.value))
+        assert open_port.state.requests == []
+    assert set(reasons) == {answer.REFUSED}
+
+
+def test_a_redirect_from_the_space_to_another_host_is_refused_before_anything_reaches_it(faults):
+    url, _ = faults
+    with LocalServer(Recorder) as elsewhere:
+        hop = f"{url}/hop?to={elsewhere.url}/x.png"
+        with pytest.raises(BadOutput, match=answer.REFUSED):
+            SpaceProvider(space_config(url, hop, api_name="/link")).upscale(request_for(small_png()))
+        assert elsewhere.state.requests == []
+
+
+class Hop(QuietHandler):
+    """The Space's own origin, which holds the token (as an *.hf.space host would): /hop redirects elsewhere."""
+
+    def do_GET(self) -> None:
+        self.state.record(self, b"")
+        if self.path.startswith("/hop"):
+            return self.send_bytes(307, b"", "text/plain", {"Location": self.state.fault})
+        if self.path.startswith("/endless"):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.close_connection = True
+            for _ in range(10_000):
+                self.wfile.write(bytes(64 * 1024))
+            return None
+        return self.send_bytes(200, small_png(), "image/png")
+
+
+class HFSpaceClient:
+    """What ``answer.fetch`` reads of a gradio_client Client built for a Hugging Face Space: its root and the
+    headers that carry the token. A Space on *.hf.space cannot run here; its origin is a local server."""
+
+    def __init__(self, root: str):
+        self.src_prefixed = root + "/gradio_api/"
+        self.headers = {"x-hf-authorization": f"Bearer {TOKEN}"}
+        self.cookies = {"session": TOKEN}
+        self.ssl_verify = True
+
+
+def test_no_credential_of_ours_follows_a_redirect_to_another_origin():
+    with LocalServer(Hop) as space_origin, LocalServer(Hop) as elsewhere:
+        space_origin.state.fault = elsewhere.url + "/x.png"
+        scope = SpaceProvider(space_config(space_origin.url, timeout=5.0)).scope(request_for(small_png()), "m")
+        with pytest.raises(BadOutput, match=answer.REFUSED):
+            answer.fetch(scope, HFSpaceClient(space_origin.url), space_origin.url + "/hop", 10_000_000)
+        same_origin = answer.fetch(scope, HFSpaceClient(space_origin.url), space_origin.url + "/file.png", 10_000_000)
+
+    assert elsewhere.state.requests == []
+    assert same_origin == small_png()
+    assert space_origin.state.requests[0].headers.get("x-hf-authorization") == f"Bearer {TOKEN}"  # its own origin
+
+
+def test_an_endless_answer_stops_at_the_cap():
+    with LocalServer(Hop) as space_origin:
+        scope = SpaceProvider(space_config(space_origin.url, timeout=5.0)).scope(request_for(small_png()), "m")
+        started = time.monotonic()
+        with pytest.raises(BadOutput, match="the Space's file is over the 2,000,000-byte limit"):
+            answer.fetch(scope, HFSpaceClient(space_origin.url), space_origin.url + "/endless", 2_000_000)
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_large_answer_is_refused_from_its_declared_length_by_a_cap_from_the_expected_size(faults):
+    url, _ = faults
+    provider = SpaceProvider(space_config(url, "big"))
+    request = request_for(small_png())
+
+    with pytest.raises(BadOutput, match=r"^the Space's file of [\d,]+ bytes is over the 1,146,880-byte limit$"):
+        provider.upscale(request)
+    assert provider._max_answer_pixels(request, provider.declaration()) == 96 * 64 * 2
+
+
+def test_a_missing_answer_file_is_bad_output_not_a_missing_space(faults):
+    url, _ = faults
+    missing = f"{url}/gradio_api/file=/nowhere/x.png"
+    with pytest.raises(BadOutput, match=r"could not be fetched \(HTTP 40\d\)"):
+        SpaceProvider(space_config(url, missing, api_name="/link")).upscale(request_for(small_png()))
+
+
+@pytest.mark.parametrize("spelled", [TOKEN, TOKEN.upper(), "x" * 170 + TOKEN, TOKEN.replace("_", "%5F")])
+def test_the_spaces_error_text_is_masked_before_it_is_shortened(faults, spelled):
+    url, _ = faults
+    result = engine(space_config(url, "echo:" + spelled, token=TOKEN)).enhance(
+        small_png(), scale=4, provider=["space", "lanczos"])
+
+    reason = result.attempts[0].reason
+    assert reason.startswith("the Space failed: model crashed near")
+    assert leaked_fragments(TOKEN, reason, window=5) == []
 
 
 @pytest.mark.parametrize(
@@ -371,6 +564,10 @@ def _foreign_errors() -> list[tuple[str, Any, type, str]]:
         ("503", lambda: _http_error(503), TransientError, "HTTP 503"),
         ("queue full", lambda: _gradio_utils().QueueError("Queue is full! Please try again."), RateLimited, "busy"),
         ("app error", lambda: _gradio_errors().AppError("boom"), TransientError, "the Space failed: boom"),
+        ("validation", lambda: _gradio_errors().ValidationError("too big"), RequestRejected,
+         "the Space refused the input: too big"),
+        ("413", lambda: _http_error(413), RequestRejected, "the Space refused this request (HTTP 413)"),
+        ("429 forever", lambda: _http_error(429, {"Retry-After": "1e308"}), RateLimited, "HTTP 429"),
         ("auth", lambda: _gradio_errors().AuthenticationError("no"), AuthError, "credentials"),
         ("read timeout", lambda: _httpx().ReadTimeout("slow"), ProviderTimeout, "timed out"),
         ("connect", lambda: _httpx().ConnectError("refused"), TransientError, "cannot reach"),
@@ -429,6 +626,8 @@ def test_foreign_errors_map_onto_hdcores_errors_chained(monkeypatch, label, make
     assert (raised.value.provider, raised.value.model) == ("space", "http://127.0.0.1:9")
     if kind is RateLimited and label == "429":
         assert raised.value.retry_after == 7.0
+    if label == "429 forever":
+        assert raised.value.retry_after == 3600.0
 
 
 # --- small helpers for direct provider calls -----------------------------------------------------------

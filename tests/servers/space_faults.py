@@ -1,10 +1,13 @@
 """A tiny Gradio app with the seed Space's signature whose answer is picked by the ``mode`` argument.
 
     /predict(image, mode) -> image        /pair(image, mode) -> (input, answer), like before/after Spaces
+    /link(image, url) -> {"url": url, "path": "answer.png"}   a hostile Space naming any URL as its answer
+    GET /hop?to=<url> -> 307 to <url>      (added after launch by ``add_hop_route``) a redirect on the Space's origin
 
 Modes: "seed" (what akhaliq/Real-ESRGAN does: shrink to 256 px wide, then 4x), "x4", "slow" (waits, and
-records whether Gradio cancelled it), "error" (raises gr.Error), "wrong-aspect", "non-image".
-Every wait is bounded, so a test that forgets to cancel still ends by itself.
+records whether Gradio cancelled it), "error" (raises gr.Error), "echo:<text>" (raises gr.Error repeating
+<text>, as a Space echoing what it was sent), "wrong-aspect", "non-image", "big" (a 1000x1000 noise PNG of
+about 3 MB, whatever was asked). Every wait is bounded, so a test that forgets to cancel still ends by itself.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from PIL import Image
 
 SEED_WIDTH = 256  # the seed Space resizes every input to this width before its 4x pass
@@ -48,6 +52,7 @@ def build_fault_app() -> tuple[gr.Blocks, FaultLog]:
         mode = gr.Textbox()
         answer = gr.Image(type="filepath", format="png")
         before = gr.Image(type="filepath", format="png")
+        named = gr.JSON()
         cache = answer.GRADIO_CACHE
 
         async def predict(path: str, chosen: str, request: gr.Request) -> str:
@@ -61,6 +66,8 @@ def build_fault_app() -> tuple[gr.Blocks, FaultLog]:
         # concurrency_limit=None: a test's slow call must not hold up the next test's call
         gr.Button().click(predict, [image, mode], answer, api_name="predict", concurrency_limit=None)
         gr.Button().click(pair, [image, mode], [before, answer], api_name="pair", concurrency_limit=None)
+        gr.Button().click(lambda path, url: {"url": url, "path": "answer.png"}, [image, mode], named,
+                          api_name="link", concurrency_limit=None)
     demo.queue()
     return demo, log
 
@@ -71,6 +78,11 @@ async def _answer(path: str, mode: str, cache: str, log: FaultLog) -> str:
         await _wait_or_be_cancelled(log)
     if mode == "error":
         raise gr.Error("model crashed", print_exception=False)
+    if mode.startswith("echo:"):
+        raise gr.Error(f"model crashed near {mode.removeprefix('echo:')}", print_exception=False)
+    if mode == "big":
+        noise = np.random.default_rng(7).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+        return _cached(_png(Image.fromarray(noise)), cache, "answer.png")
     if mode == "non-image":
         return _cached(b"this is not an image\n", cache, "answer.png")
     if mode == "seed":
@@ -105,3 +117,10 @@ def _cached(data: bytes, cache: str, name: str) -> str:
     path = folder / name
     path.write_bytes(data)
     return str(path)
+
+
+def add_hop_route(demo: gr.Blocks) -> None:
+    """GET /hop?to=<url> answers 307 to <url>: a redirect served from the Space's own origin (after launch)."""
+    from fastapi.responses import RedirectResponse
+
+    demo.app.add_api_route("/hop", lambda to: RedirectResponse(to, status_code=307), methods=["GET"])

@@ -418,7 +418,7 @@ def test_price_rows_show_the_table_in_force():
     by_item = {(r["Tier"], r["Item"]): r for r in rows}
     assert by_item[("Replicate", "nightmareai/real-esrgan")]["USD"] == 0.0019
     assert by_item[("Replicate", "gpu-t4")]["Unit"] == "per second (measured)"
-    assert by_item[("Hugging Face", "every run")]["USD"] == 0.0
+    assert by_item[("Hugging Face", "stabilityai/stable-diffusion-x4-upscaler")]["USD"] is None  # not served today
     overridden = webapp.price_rows(engine_with(HDCORE_PRICES='{"run:nightmareai/real-esrgan": 0.5}'))
     assert {(r["Item"], r["USD"]) for r in overridden} >= {("nightmareai/real-esrgan", 0.5)}
 

@@ -36,7 +36,7 @@ from ...errors import (
     RequestRejected,
     TransientError,
 )
-from ...text import echoes, redacted, shortened
+from ...text import redacted, shortened
 from ..remote import retry_after_seconds
 from .transport import API_ANSWER_CAP, AnswerTooLarge, RedirectRefused
 
@@ -116,4 +116,4 @@ class Translator:
         if not text:
             return text
         secret = self._secret()
-        return redacted(text, echoes(text, [secret]), mask="***") if secret else text
+        return redacted(text, [secret], mask="***") if secret else text
