@@ -3,14 +3,13 @@ image) and the zip of it all."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
 from .. import images
+from ..text import csv_table
 from .inputs import SUFFIXES
 
 if TYPE_CHECKING:
@@ -39,13 +38,9 @@ CSV_COLUMNS = (
 
 
 def attempts_csv(results: Sequence["ItemResult"]) -> str:
-    """One row per tier tried per image (one row for a skipped image or one refused before any tier)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for result in results:
-        writer.writerows(_csv_rows(result))
-    return buffer.getvalue()
+    """One row per tier tried per image (one row for a skipped image or one refused before any tier). Names and
+    servers' errors come from outside: ``csv_table`` makes each cell safe to open in a spreadsheet."""
+    return csv_table([row for result in results for row in _csv_rows(result)], CSV_COLUMNS)
 
 
 def _csv_rows(result: "ItemResult") -> list[dict[str, Any]]:
