@@ -303,3 +303,43 @@ def test_adaptive_order_and_cost_caps_are_read_and_checked(photo_file, tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["provider"] == "local"
     assert_one_line_error(run("upscale", str(photo_file), env={"HDCORE_ORDER_MODE": "random"}), 2, "HDCORE_ORDER_MODE")
+
+
+# --- a reader that goes away ------------------------------------------------------------------------------
+
+
+def run_into_closed_pipes(args: list[str], close_stderr: bool = False) -> tuple[int, str]:
+    """``python -m hdcore ARGS`` with stdout (and stderr) a pipe whose reader is already gone, as after
+    ``| head -1``: every write to it fails with EPIPE. Returns the exit code and what reached stderr."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HDCORE_", "HUGGINGFACE", "REPLICATE"))}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "hdcore", *args], cwd=ROOT, env=environment, timeout=240,
+                                stdout=write_end, stderr=write_end if close_stderr else subprocess.PIPE)  # fmt: skip
+    finally:
+        os.close(write_end)
+    return result.returncode, (result.stderr or b"").decode()
+
+
+@pytest.mark.parametrize("close_stderr", [False, True], ids=["stdout", "stdout-and-stderr"])
+def test_a_closed_stdout_ends_output_quietly_and_the_batch_still_completes(tmp_path, close_stderr):
+    inputs = []
+    for index in range(3):
+        inputs.append(tmp_path / f"shot{index}.png")
+        photo((24 + index, 16)).save(inputs[-1])
+    archive = tmp_path / "all.zip"
+    code, stderr = run_into_closed_pipes(["upscale", *map(str, inputs), "--scale", "2", "--provider", "lanczos",
+                                          "--out-dir", str(tmp_path / "out"), "--zip", str(archive)], close_stderr)
+    assert code == 0 and "Traceback" not in stderr and "Error" not in stderr and "Exception ignored" not in stderr
+    assert "batch:" in stderr or close_stderr  # the progress bars go on where someone still reads them
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["shot0_x2.png", "shot1_x2.png", "shot2_x2.png"]
+    import zipfile
+
+    with zipfile.ZipFile(archive) as packed:
+        assert sorted(packed.namelist()) == ["attempts.csv", "shot0_x2.png", "shot1_x2.png", "shot2_x2.png"]
+
+
+def test_a_listing_into_a_closed_pipe_stops_quietly():
+    code, stderr = run_into_closed_pipes(["providers", "--json"])
+    assert code == 141 and stderr == ""  # as a program killed by SIGPIPE would end, without the noise

@@ -1,7 +1,8 @@
 """``python -m hdcore``: upscale files, folders and globs; compare providers (QA, and sweeps over reference sets);
 list providers; benchmark.
 
-Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry).
+Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry),
+141 when the reader of a listing's output went away (``| head``); ``upscale`` finishes its images regardless.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..errors import HDCoreError
 from ..configured import configured_engine
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
+from .streams import EXIT_READER_GONE, reader_may_leave, silence_closed_streams
 from ..sweep import command as sweep_command
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
@@ -41,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except BrokenPipeError:  # a listing's reader left (``| head``): its output ends here, quietly
+        silence_closed_streams()
+        return EXIT_READER_GONE
 
 
 def _registry_infos():
@@ -171,7 +176,11 @@ def _write_zip(results: list[batch.ItemResult], path: str) -> int:
 
 
 class _CliReporter:
-    """Progress bars on stderr, and one line (or JSON object) per input on stdout, in input order."""
+    """Progress bars on stderr, and one line (or JSON object) per input on stdout, in input order.
+
+    Output is what the user reads, the images are what they asked for: a reader that goes away (``| head``)
+    ends the output, never the batch.
+    """
 
     def __init__(self, args: argparse.Namespace, total: int):
         self.args = args
@@ -180,19 +189,27 @@ class _CliReporter:
         self._next = 0
 
     def started(self, item: batch.BatchItem) -> None:
-        self.bars.started(item)
+        with reader_may_leave():
+            self.bars.started(item)
 
     def progress(self, item: batch.BatchItem, event: ProgressEvent) -> None:
-        self.bars.progress(item, event)
+        with reader_may_leave():
+            self.bars.progress(item, event)
 
     def finished(self, result: batch.ItemResult) -> None:
-        self.bars.finished(result)
+        with reader_may_leave():
+            self.bars.finished(result)
         self._waiting[result.item.index] = result
         while self._next in self._waiting:  # print in input order, whatever order the images finish in
-            _report(self._waiting.pop(self._next), self.args, self.bars.write)
+            _report(self._waiting.pop(self._next), self.args, self._say)
             self._next += 1
         if self._next == self.bars.total:
-            self.bars.close()
+            with reader_may_leave():
+                self.bars.close()
+
+    def _say(self, line: str, stream: TextIO) -> None:
+        with reader_may_leave():
+            self.bars.write(line, stream)
 
 
 Say = Callable[[str, TextIO], None]
@@ -333,4 +350,5 @@ def _bench_engine(args: argparse.Namespace) -> int:
 
 
 def _error(message: str, stream: TextIO | None = None) -> None:
-    print(f"hdcore: error: {message}", file=stream or sys.stderr)
+    with reader_may_leave():
+        print(f"hdcore: error: {message}", file=stream or sys.stderr, flush=True)
