@@ -20,8 +20,9 @@ from typing import Any, Literal, Mapping, Protocol, Sequence
 from ..attempts import Attempt
 from ..engine import Engine, EnhanceResult, ProgressEvent
 from ..errors import AllTiersFailed, HDCoreError, InvalidInput
-from .inputs import BatchItem, existing_output
+from .inputs import BatchItem
 from .outputs import write_output
+from .resume import existing_output
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_ALL_FAILED = 0, 2, 3
 
@@ -113,7 +114,8 @@ class _Worker:
 
     def _upscale_or_skip(self, item: BatchItem) -> ItemResult:
         settings = self.settings
-        if not settings.overwrite and (existing := existing_output(item)) is not None:
+        existing = None if settings.overwrite else existing_output(item, settings.scale, settings.format)
+        if existing is not None:
             return ItemResult(item, "skipped", EXIT_OK, existing, record=_skipped_record(item, existing))
         try:
             result = self.engine.enhance(

@@ -604,60 +604,6 @@ def test_run_qa_benchmark_and_errors():
 # ---------------------------------------------------------------------------------------------- batch
 
 
-def zip_of(members: dict[str, bytes], compression: int = 8) -> bytes:
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def test_a_zip_gives_its_images_only():
-    data = zip_of({"a.png": png_bytes(photo((8, 8))), "sub/b.JPG": b"x", "notes.txt": b"hi",
-                   "__MACOSX/._a.png": b"junk", ".hidden.png": b"", "../../evil.png": b"e", "folder/": b""})  # fmt: skip
-    found, notes = webapp.read_zip_images("set.zip", data)
-    assert [one.name for one in found] == ["a.png", "sub/b.JPG", "evil.png"]  # never outside the folder
-    assert found[0].data == png_bytes(photo((8, 8)))
-    assert "set.zip: notes.txt left out (not an image)" in notes and len(notes) == 3
-
-
-def test_a_zip_bomb_is_refused_from_its_declared_sizes(monkeypatch):
-    import zipfile
-
-    bomb = zip_of({"big.png": bytes(70 * 1024 * 1024)})  # 70 MiB of zeros, about 70 KB compressed
-    assert len(bomb) < 1_000_000
-    many = zip_of({f"{i}.png": b"x" * 10 for i in range(5)})
-    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("decompressed before checking"))
-    with pytest.raises(InvalidInput, match=r"^bomb.zip: big.png declares 73.4 MB uncompressed \(at most"):
-        webapp.read_zip_images("bomb.zip", bomb)
-    with pytest.raises(InvalidInput, match="holds 5 images"):
-        webapp.read_zip_images("many.zip", many, max_images=4)
-    with pytest.raises(InvalidInput, match="declare 50 B uncompressed"):
-        webapp.read_zip_images("many.zip", many, max_total_bytes=40)
-
-
-def test_a_bad_zip_is_one_line():
-    with pytest.raises(InvalidInput, match=r"^bad.zip: not a readable zip file") as caught:
-        webapp.read_zip_images("bad.zip", b"PK\x03\x04 truncated")
-    assert "\n" not in str(caught.value)
-    corrupt = bytearray(zip_of({"a.png": b"A" * 200, "b.png": b"B" * 10}, compression=0))
-    corrupt[corrupt.index(b"A" * 200) + 5] = ord("Z")  # a stored member whose CRC no longer matches
-    found, notes = webapp.read_zip_images("crc.zip", bytes(corrupt))
-    assert [one.name for one in found] == ["b.png"] and notes[0].startswith("crc.zip: a.png cannot be read (")
-
-
-def test_batch_inputs_expand_zips_and_keep_names_unique():
-    data = zip_of({"a.png": b"1", "x/a.png": b"2"})
-    inputs, problems = webapp.batch_inputs([("a.png", b"0"), ("set.zip", data), ("A.jpg", b"3"), ("bad.zip", b"no")])
-    assert [one.name for one in inputs] == ["a.png", "a-2.png", "x/a.png", "A-3.jpg"]
-    assert [one.data for one in inputs] == [b"0", b"1", b"2", b"3"]
-    assert problems == ["bad.zip: not a readable zip file (File is not a zip file)"]
-    inputs, problems = webapp.batch_inputs([(f"{i}.png", b"") for i in range(5)], max_images=3)
-    assert len(inputs) == 3 and problems == ["5 images: only the first 3 are enhanced"]
-
-
 def test_batch_upload_runs_reports_and_zips(tmp_path):
     import zipfile
 
