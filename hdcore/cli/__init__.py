@@ -11,13 +11,13 @@ import argparse
 import json
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from .. import batch, images
 from ..config import Config
 from ..engine import SCALES, Engine, ProgressEvent
 from ..errors import HDCoreError
+from ..files import write_atomically
 from ..configured import configured_engine
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
@@ -275,7 +275,7 @@ def _qa(args: argparse.Namespace, engine: Engine) -> int:
 
 def _write_text(path: str, text: str) -> bool:
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        write_atomically(path, text)
     except OSError as error:
         _error(f"cannot write {path}: {error.strerror or error}")
         return False

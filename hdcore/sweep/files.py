@@ -5,8 +5,8 @@
     report.html                         the self-contained report (``report``)
     crops/<image id>/x<scale>/*.png     the same detail of the reference, the bicubic baseline and each entry
 
-Every file is written to a temporary name and renamed, so a run killed mid-write leaves the previous complete
-file. The sweep rewrites the results as rows complete (``run.WRITE_SHARE``), so a killed run loses at most
+Every file is written to a temporary name and renamed (``hdcore.files.write_atomically``: created exclusively,
+never through a symlink), so a run killed mid-write leaves the previous complete file. The sweep rewrites the results as rows complete (``run.WRITE_SHARE``), so a killed run loses at most
 the last second or so of rows.
 
 CSV cells of text go through ``hdcore.text.spreadsheet_safe`` (reference names come from users), so a spreadsheet
@@ -19,12 +19,12 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import InvalidInput
+from ..files import write_atomically
 from ..text import csv_table, spreadsheet_restored
 from .results import COLUMNS, SweepRow
 
@@ -33,15 +33,6 @@ LEADERBOARD_JSON, LEADERBOARD_CSV = "leaderboard.json", "leaderboard.csv"
 REPORT = "report.html"
 CROPS = "crops"
 MAX_RESULTS_BYTES = 64 << 20  # a results file to resume from; 64 MiB holds ~200,000 rows
-
-
-def write_atomically(path: Path, text: str | bytes) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    if isinstance(text, bytes):
-        temporary.write_bytes(text)
-    else:
-        temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def write_table(out_dir: Path, json_name: str, csv_name: str, records: list[dict[str, Any]],

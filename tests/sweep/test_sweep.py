@@ -188,6 +188,17 @@ def test_resume_tries_failed_rows_again_and_reads_a_csv_when_there_is_no_json(re
     assert resumed.reused == 3 and resumed.failures == 0 and resumed.rows[1].psnr_y is not None
 
 
+def test_a_symlink_planted_at_a_temporary_name_is_never_written_through(references, engine, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (files.RESULTS_JSON, files.RESULTS_CSV, files.REPORT):
+        (out / f".{name}.partial").symlink_to(victim)
+    run_sweep([references / "astronaut.png"], ["lanczos"], (2,), out_dir=out, engine=engine)
+    assert victim.read_text() == "precious" and json.loads((out / files.RESULTS_JSON).read_text())
+
+
 def test_resuming_from_a_file_that_is_not_a_sweeps_results_is_a_clear_error(references, engine, tmp_path):
     (tmp_path / files.RESULTS_JSON).write_text(json.dumps([{"image": "a.png", "entry": "lanczos", "scale": "x"}]))
     with pytest.raises(InvalidInput, match=r"cannot resume from .*results.json: row 1: "):
