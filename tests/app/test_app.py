@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from hdcore.providers.local import local_gate
 from tests.conftest import photo, png_bytes
+from tests.webapp.streamlit_markdown import rendered
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 HF_SENTINEL = "hf_SENTINEL_token_that_must_never_show_4242"
@@ -65,12 +66,17 @@ def metrics(app: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in app.metric}
 
 
+def shown(element) -> str:
+    """What a person reads of a markdown element (st.error, st.caption...): its text as the page renders it."""
+    return rendered(element.value).text
+
+
 def markdown_texts(app: AppTest) -> list[str]:
-    return [element.value for element in app.markdown]
+    return [shown(element) for element in app.markdown]
 
 
 def status_labels(app: AppTest) -> list[str]:
-    return [block.label for block in app.get("status")]
+    return [rendered(block.label).text for block in app.get("status")]
 
 
 def walk(node):
@@ -107,8 +113,8 @@ def test_page_asks_for_an_upload_first():
     assert providers.label == "Provider" and providers.options[0].startswith("Auto (")
     assert "Hugging Face — not configured" in providers.options  # shown, not hidden
     assert app.button[0].label == "Enhance" and app.button[0].disabled
-    sidebar = " ".join(element.value for element in app.sidebar.markdown)
-    assert "HUGGINGFACE_TOKEN" in sidebar and "✓ **Local**" in sidebar
+    sidebar = " ".join(shown(element) for element in app.sidebar.markdown)
+    assert "HUGGINGFACE_TOKEN" in sidebar and "✓ Local" in sidebar
 
 
 @pytest.mark.parametrize("provider, expected", [("lanczos", "Lanczos"), ("auto", "Local")])
@@ -167,7 +173,7 @@ def test_forcing_an_unconfigured_tier_lists_its_reason():
     enhance(app)
     [error] = app.error
     assert error.value.startswith("**Every tier failed.**")
-    assert "- **Hugging Face**: not configured (set HUGGINGFACE_TOKEN)" in error.value
+    assert shown(error) == "Every tier failed.\nHugging Face: not configured (set HUGGINGFACE_TOKEN)"
     [row] = attempts_rows(app)
     assert row["Provider"] == "Hugging Face" and row["Outcome"] == "skipped"
     assert any(label == "Every tier failed" for label in status_labels(app))
@@ -192,7 +198,7 @@ def test_bad_upload_gets_a_one_line_error():
     app = started_app()
     upload(app, "notes.png", b"this is plain text, not a picture", "image/png")
     assert len(app.error) == 1
-    message = app.error[0].value
+    message = shown(app.error[0])
     assert message.startswith("notes.png: ") and "text" in message and "\n" not in message
     assert app.button[0].disabled  # nothing to run
     assert not app.get("iframe") and not app.get("status")
@@ -202,7 +208,7 @@ def test_truncated_image_gets_a_one_line_error():
     app = started_app()
     upload(app, "cut.png", png_bytes(photo((32, 24)))[:200])
     [error] = app.error
-    assert "\n" not in error.value and "truncated" in error.value.lower()
+    assert "\n" not in error.value and "truncated" in shown(error).lower()
 
 
 def test_bad_settings_are_a_message_not_a_crash(monkeypatch):
@@ -210,7 +216,7 @@ def test_bad_settings_are_a_message_not_a_crash(monkeypatch):
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
     assert not app.exception
-    assert app.error[0].value.startswith("The configuration cannot be used: HDCORE_LOCAL_PRESET")
+    assert shown(app.error[0]).startswith("The configuration cannot be used: HDCORE_LOCAL_PRESET")
 
 
 # ------------------------------------------------------------------------------------------ concurrency
@@ -302,20 +308,20 @@ def test_an_unwritable_history_still_delivers_the_image(monkeypatch, tmp_path):
     choose(app, "Provider", "lanczos")
     enhance(app)
     [warning] = app.warning
-    assert warning.value.startswith("This run was not saved to the history: cannot open history")
+    assert shown(warning).startswith("This run was not saved to the history: cannot open history")
     assert app.get("download_button") and metrics(app)["Output"] == "128 × 96"
     app.switch_page("pages/history.py")
     app.run()
-    assert not app.exception and app.warning[0].value.startswith("The history cannot be read")
+    assert not app.exception and shown(app.warning[0]).startswith("The history cannot be read")
 
 
 def test_enhance_page_explains_the_auto_order(monkeypatch):
     monkeypatch.setenv("HDCORE_ORDER_MODE", "adaptive")
     app = started_app()
-    captions = [caption.value for caption in app.caption]
+    captions = [shown(caption) for caption in app.caption]
     assert any("Adaptive order: Hugging Face → Replicate → HF Space → Local" in text for text in captions)
     choose(app, "Provider", "lanczos")
-    assert not any("Adaptive order" in caption.value for caption in app.caption)  # a forced tier has no order
+    assert not any("Adaptive order" in shown(caption) for caption in app.caption)  # a forced tier has no order
 
 
 def test_health_page_is_in_the_navigation():
@@ -403,12 +409,12 @@ def test_auto_model_says_why_and_quality_is_shown():
     app.radio[0].set_value(2)
     enhance(app)
     [info] = app.info
-    assert info.value.startswith("auto model: ") and "(" in info.value  # the model and why it was picked
+    assert shown(info).startswith("auto model: ") and "(" in shown(info)  # the model and why it was picked
     assert not app.warning and not app.error
     figures = metrics(app)
     assert figures["LR-PSNR"].endswith(" dB") and float(figures["LR-PSNR"].split()[0]) > 20
     assert 0 < float(figures["LR-SSIM"]) <= 1 and float(figures["Sharpness"]) > 0
-    captions = " ".join(caption.value for caption in app.caption)
+    captions = " ".join(shown(caption) for caption in app.caption)
     assert "auto model" not in captions  # shown once, as the info, not among the notes
 
 
@@ -493,7 +499,7 @@ def test_batch_page_enhances_many_files_and_reports_the_broken_one():
     figures = metrics(app)
     assert (figures["Images"], figures["Enhanced"], figures["Failed"]) == ("3", "2", "1")
     [error] = app.error
-    assert error.value.startswith("broken.png: ") and "\n" not in error.value
+    assert shown(error).startswith("broken.png: ") and "\n" not in error.value
     rows = app.dataframe[0].value.to_dict("records")
     assert [(row["Image"], row["Status"]) for row in rows] == [("one.png", "ok"), ("broken.png", "failed"),
                                                                 ("two.png", "ok")]  # fmt: skip
@@ -522,8 +528,104 @@ def test_batch_page_reads_a_zip_and_says_what_it_left_out():
     app.button[0].click()
     app.run()
     assert not app.exception, app.exception
-    warnings = [warning.value for warning in app.warning]
+    warnings = [shown(warning) for warning in app.warning]
     assert "shots.zip: readme.txt left out (not an image)" in warnings
     assert any(w.startswith("bad.zip: not a readable zip file") for w in warnings)
     assert metrics(app)["Enhanced"] == "1"
     assert app.dataframe[0].value.to_dict("records")[0]["Image"] == "shots/a.png"
+
+
+# ------------------------------------------------------------------------------------- text from outside
+
+HOSTILE_TEXT = "![x](http://127.0.0.1:9/x.png) [click](http://evil.example) :material/home: $x$ _u_ www.evil.example"
+
+
+def all_markdown(app: AppTest) -> list[str]:
+    """Every markdown string of the page: alerts, captions, markdown, and the labels of statuses, expanders,
+    buttons and progress bars."""
+    texts = [element.value for kind in ("error", "warning", "info", "success", "caption", "markdown")
+             for element in getattr(app, kind)]  # fmt: skip
+    texts += [block.label for block in app.get("status")] + [block.label for block in app.get("expander")]
+    texts += [button.label for button in app.button] + [bar.proto.text for bar in app.get("progress")]
+    return texts
+
+
+def assert_all_text(app: AppTest) -> str:
+    """No element of the page renders a link, an image, HTML, an icon or maths from outside; returns the text."""
+    shown = []
+    for markdown in all_markdown(app):
+        page = rendered(markdown)
+        if "http" in page.text or "![" in page.text or "$x$" in page.text:  # outside text is in this one
+            assert page.elements == [], (markdown, page.elements)
+        shown.append(page.text)
+    return "\n".join(shown)
+
+
+def test_a_hostile_upload_name_is_shown_as_text():
+    app = started_app()
+    name = HOSTILE_TEXT + ".png"
+    upload(app, name, b"not a picture at all")
+    [error] = app.error
+    assert shown(error).startswith(name + ": ") and rendered(error.value).elements == []
+    assert_all_text(app)
+
+
+def test_hostile_zip_member_names_are_shown_as_text_in_warnings_and_failures():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(HOSTILE_TEXT + ".txt", "not an image")
+        archive.writestr("[click](http://evil.example).doc", "not an image")
+        archive.writestr(HOSTILE_TEXT + ".png", "a broken image")
+        archive.writestr("good.png", png_bytes(photo((12, 10))))
+    app = started_app("pages/batch.py")
+    choose(app, "Provider", "lanczos")
+    app.file_uploader[0].set_value([("![zip](http://127.0.0.1:9/z.png).zip", buffer.getvalue(), "application/zip")])
+    app.run()
+    app.button[0].click()
+    app.run()
+    assert not app.exception, app.exception
+    text = assert_all_text(app)  # names as the batch made them safe (no ":", no "//"), shown as text
+    assert "![zip](http_/127.0.0.1_9/z.png).zip: 2 other files left out (not images): ![x](http_/" in text
+    assert "[click](http_/evil.example).doc" in text
+    [failure] = app.error
+    assert shown(failure).startswith("![x](http_/127.0.0.1_9/x.png) [click](http_/evil.example) _material")
+    assert metrics(app)["Enhanced"] == "1"
+
+
+def test_a_servers_error_text_is_shown_as_text_in_the_probe_the_run_and_the_batch(monkeypatch):
+    import json
+
+    from tests.servers.hostile import HostileState, hostile_server
+
+    state = HostileState(status=400, body=json.dumps({"error": HOSTILE_TEXT}), content_type="application/json")
+    with hostile_server(state) as server:
+        monkeypatch.setenv("HUGGINGFACE_TOKEN", HF_SENTINEL)
+        monkeypatch.setenv("HDCORE_HF_BASE_URL", server.url)
+        app = started_app("pages/providers.py")
+        next(button for button in app.button if button.key == "probe-hf").click().run()
+        [error] = app.error
+        assert "[click](http://evil.example)" in shown(error) and rendered(error.value).elements == []
+        assert_all_text(app)
+
+        app.switch_page("pages/enhance.py")
+        app.run()
+        upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+        app.radio[0].set_value(2)
+        enhance(app)  # Hugging Face answers with the hostile text, then the local tier delivers
+        assert attempts_rows(app)[-1]["Outcome"] == "ok"
+        assert "[click](http://evil.example)" in " ".join(markdown_texts(app))  # the narration shows it...
+        assert_all_text(app)  # ...as text
+
+        app.switch_page("pages/batch.py")
+        app.run()
+        choose(app, "Provider", "hf")
+        app.file_uploader[0].set_value([("a.png", png_bytes(photo((16, 12))), "image/png")])
+        app.run()
+        app.button[0].click()
+        app.run()
+        [failure] = app.error
+        assert "[click](http://evil.example)" in shown(failure) and rendered(failure.value).elements == []
+        assert_all_text(app)
