@@ -3,6 +3,7 @@ request's own headers echoed back (a proxy that reflects the token it was sent).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from .base import LocalServer, QuietHandler, ServerState
@@ -11,8 +12,8 @@ from .base import LocalServer, QuietHandler, ServerState
 @dataclass
 class HostileState(ServerState):
     status: int = 500
+    # "{headers}" in the body becomes every header of the request; "{credentials}" the ones that carry a token
     body: str = "error"
-    echo_headers: bool = False  # add every header of the request (its token included) to the answer
     content_type: str = "text/plain"
 
 
@@ -22,9 +23,12 @@ class HostileHandler(QuietHandler):
     def _answer(self) -> None:
         body = self.read_body()
         self.state.record(self, body)
+        every = " ".join(f"{name}: {value}" for name, value in self.headers.items())
+        credentials = " ".join(f"{name}: {value}" for name, value in self.headers.items()
+                               if any(word in name.lower() for word in ("auth", "token", "key", "cookie")))  # fmt: skip
         text = self.state.body
-        if self.state.echo_headers:
-            text += " " + " ".join(f"{name}: {value}" for name, value in self.headers.items())
+        for placeholder, value in (("{headers}", every), ("{credentials}", credentials)):
+            text = text.replace(placeholder, json.dumps(value)[1:-1] if "json" in self.state.content_type else value)
         self.send_bytes(self.state.status, text.encode("utf-8"), self.state.content_type)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
