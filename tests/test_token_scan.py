@@ -18,7 +18,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import hdcore
-from hdcore import webapp
 from hdcore.config import DATABASE_URL, Config, Secret, known_settings
 from hdcore.configured import configured_engine
 from hdcore.errors import AllTiersFailed
