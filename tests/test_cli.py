@@ -128,6 +128,18 @@ def test_usage_errors_exit_2(photo_file, args, fragment):
     assert_one_line_error(run("upscale", str(photo_file), *args), 2, fragment)
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["upscale", "IN", "--jobs", "100000"], "argument --jobs: must be a whole number from 1 to 256, not '100000'"),
+    (["upscale", "IN", "--tile", "9" * 400], "local option tile must be a whole number from 0 to 4,096"),
+    (["bench", "--sizes", "64,100000"], "--sizes must be a comma list of sides from 8 to 4,096 px, not '64,100000'"),
+    (["bench", "--requests", "1000000000"], "argument --requests: must be a whole number from 0 to 100,000"),
+])  # fmt: skip
+def test_numbers_on_the_command_line_are_range_checked_too(photo_file, args, fragment):
+    result = run(*[str(photo_file) if arg == "IN" else arg for arg in args], timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()[-1]) < 300
+
+
 def test_argparse_usage_errors_exit_2(photo_file):
     result = run("upscale", str(photo_file), "--scale", "5")
     assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -14,9 +14,9 @@ import threading
 from typing import Any, Callable, Sequence, TextIO
 
 from .. import batch, images
-from ..config import Config
+from ..config import CONCURRENCY, Config, NumberRange, whole
 from ..engine import SCALES, Engine, ProgressEvent
-from ..errors import HDCoreError
+from ..errors import ConfigError, HDCoreError
 from ..files import write_atomically
 from ..configured import configured_engine
 from ..providers import PROVIDER_IDS
@@ -25,6 +25,8 @@ from .streams import EXIT_READER_GONE, reader_may_leave, silence_closed_streams
 from ..sweep import command as sweep_command
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
+BENCH_SIDES = whole(8, 4096)  # a 4096 px square is 16 MP, the default input limit
+MAX_BENCH_REQUESTS = 100_000  # per tail-latency run of ``bench --engine``: minutes, never days
 PROVIDER_CHOICES = ("auto", *PROVIDER_IDS)
 
 
@@ -78,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="folders: include subfolders; globs: ** spans folders")
     upscale.add_argument("--overwrite", action="store_true",
                          help="upscale even when the output exists (default: skip it; -o OUT always overwrites)")
-    upscale.add_argument("--jobs", type=_positive, metavar="N",
+    upscale.add_argument("--jobs", type=_within(CONCURRENCY), metavar="N",
                          help="images at once per remote tier (default hf 2, replicate 4, space 1)")
     upscale.add_argument("--zip", metavar="FILE", help="also pack the outputs and attempts.csv into this zip")
     upscale.set_defaults(run=_upscale)
@@ -110,17 +112,22 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--tile", type=_non_negative, default=0, help="tile size, 0 = each model's automatic size")
     bench.add_argument("--engine", action="store_true",
                        help="measure the fallback engine instead: overhead, breaker skips, failover, hedging")
-    bench.add_argument("--requests", type=_non_negative, default=60,
+    bench.add_argument("--requests", type=_within(whole(0, MAX_BENCH_REQUESTS)), default=60,
                        help="requests per tail-latency run of --engine (default 60)")
     bench.set_defaults(run=_bench)
     return parser
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
+def _within(bounds: NumberRange) -> Callable[[str], int]:
+    """An argparse type for a number within ``bounds``: "argument --jobs: must be a whole number from 1 to 256"."""
+
+    def parse(text: str) -> int:
+        try:
+            return bounds("", text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error).strip()) from None
+
+    return parse
 
 
 def _non_negative(text: str) -> int:
@@ -332,9 +339,10 @@ def _bench(args: argparse.Namespace, engine: Engine) -> int:
     from ..providers.local.bench import format_table, run_benchmark
 
     try:
-        sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    except ValueError:
-        _error(f"--sizes must be a comma list of whole numbers, not {args.sizes!r}")
+        sizes = [BENCH_SIDES("--sizes", size.strip()) for size in args.sizes.split(",") if size.strip()]
+    except ConfigError:
+        _error(f"--sizes must be a comma list of sides from {BENCH_SIDES.low:,} to {BENCH_SIDES.high:,} px, "
+               f"not {args.sizes!r}")
         return EXIT_USAGE
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     rows = run_benchmark(models=models, sizes=sizes, tile=args.tile)
