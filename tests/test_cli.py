@@ -355,3 +355,30 @@ def test_a_closed_stdout_ends_output_quietly_and_the_batch_still_completes(tmp_p
 def test_a_listing_into_a_closed_pipe_stops_quietly():
     code, stderr = run_into_closed_pipes(["providers", "--json"])
     assert code == 141 and stderr == ""  # as a program killed by SIGPIPE would end, without the noise
+
+
+# --- files that are no images, and images deeper than 8 bits ---------------------------------------------
+
+
+def test_a_fifo_or_a_device_given_as_input_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    result = run("upscale", str(fifo), "/dev/zero", "--provider", "lanczos", "--scale", "2", "--no-progress",
+                 timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hdcore: error: ")]
+    assert "is a device, pipe or socket" in errors[0] and "device or system file" in errors[1]
+
+
+def test_a_16_bit_tiff_comes_out_as_a_16_bit_png(tmp_path):
+    import cv2
+    import numpy as np
+
+    ramp = (np.linspace(0, 65535, 48 * 32 * 3).reshape(32, 48, 3)).astype(np.uint16)  # steps finer than 8 bits
+    source = tmp_path / "deep.tif"
+    assert cv2.imwrite(str(source), ramp)
+    result = run("upscale", str(source), "--provider", "lanczos", "--scale", "2", "--no-progress")
+    assert result.returncode == 0 and "8-bit" not in result.stderr, result.stderr
+    written = cv2.imread(str(tmp_path / "deep_x2.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16 and written.shape == (64, 96, 3)
+    assert len(np.unique(written)) > 256 and np.any(written % 257 != 0)  # not 8-bit values scaled up

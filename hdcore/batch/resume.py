@@ -19,6 +19,7 @@ from typing import Iterator
 from PIL import Image
 
 from .. import images
+from ..config import DEFAULT_MAX_INPUT_PIXELS
 from ..images.formats import ALPHA_MODES, MAX_SIDE
 from .inputs import SUFFIXES, BatchItem
 
@@ -29,9 +30,10 @@ TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and he
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def existing_output(item: BatchItem, scale: int, format: str = "png") -> Path | None:
+def existing_output(item: BatchItem, scale: int, format: str = "png",
+                    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> Path | None:  # fmt: skip
     """The complete output a previous run wrote for ``item`` (see the module's rules), else None."""
-    expected = _expected_output(item.source, scale)
+    expected = _expected_output(item.source, scale, max_input_pixels)
     if expected is None:  # the input cannot be read: the run will say why
         return None
     size, has_alpha = expected
@@ -49,13 +51,15 @@ def _candidates(output: Path, wanted: str, size: tuple[int, int], has_alpha: boo
         yield output.with_suffix(SUFFIXES["png"]), "png"
 
 
-def _expected_output(source: Path, scale: int) -> tuple[tuple[int, int], bool] | None:
+def _expected_output(source: Path, scale: int, max_pixels: int) -> tuple[tuple[int, int], bool] | None:
     """The output size a run makes from ``source`` (its upright size times ``scale``) and whether it may have
     alpha, from the input's header; None when it cannot be read."""
     try:
+        # Never a FIFO or a device (opened without blocking), never more bytes than an input may have.
+        data = images.read_source_bytes(source, max_pixels=max_pixels)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(source) as image:
+            with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 orientation = image.getexif().get(ORIENTATION, 1)
                 has_alpha = image.mode in ALPHA_MODES or "transparency" in image.info

@@ -114,7 +114,8 @@ class _Worker:
 
     def _upscale_or_skip(self, item: BatchItem) -> ItemResult:
         settings = self.settings
-        existing = None if settings.overwrite else existing_output(item, settings.scale, settings.format)
+        limit = self.engine.config.max_input_pixels
+        existing = None if settings.overwrite else existing_output(item, settings.scale, settings.format, limit)
         if existing is not None:
             return ItemResult(item, "skipped", EXIT_OK, existing, record=_skipped_record(item, existing))
         try:
