@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from typing import Any, Iterable, Mapping, Sequence
 
 MAX_DETAIL_CHARS = 200  # a server's or library's own text is cut here, so that a message stays a readable line
@@ -23,6 +24,23 @@ def error_text(error: BaseException | None) -> str:
     """An error's message on one line, or its type's name when it has none."""
     text = one_line(error) if error is not None else ""
     return text or type(error).__name__
+
+
+def terminal_safe(text: object) -> str:
+    """``text`` as a terminal may print it: control characters (ESC sequences that set the title or clear the
+    screen, BEL) and bidirectional overrides (which reorder what is shown) spelled out as ``\\x1b``, ``\\u202e``;
+    line breaks and tabs kept. File names and servers' errors may hold any of them."""
+    return "".join(_spelled(c) if _unprintable(c) else c for c in str(text))
+
+
+def _unprintable(character: str) -> bool:
+    if character in "\n\t":
+        return False
+    return unicodedata.category(character) == "Cc" or "\u202a" <= character <= "\u202e" or "\u2066" <= character <= "\u2069"
+
+
+def _spelled(character: str) -> str:
+    return repr(character)[1:-1] if ord(character) < 0x10000 else f"\\U{ord(character):08x}"
 
 
 SECRET_MASK = "********"

@@ -382,3 +382,27 @@ def test_a_16_bit_tiff_comes_out_as_a_16_bit_png(tmp_path):
     written = cv2.imread(str(tmp_path / "deep_x2.png"), cv2.IMREAD_UNCHANGED)
     assert written.dtype == np.uint16 and written.shape == (64, 96, 3)
     assert len(np.unique(written)) > 256 and np.any(written % 257 != 0)  # not 8-bit values scaled up
+
+
+def test_control_characters_from_names_and_servers_never_reach_the_terminal(tmp_path):
+    """A file name or a server's error holding terminal escapes (set the title, clear the screen, reorder the
+    line) is printed with them spelled out, never sent to the terminal."""
+    import json as json_module
+
+    from tests.servers.hostile import HostileState, hostile_server
+
+    hostile = "\x1b]0;owned\x07\x1b[2J\u202egnp.exe"
+    (tmp_path / f"{hostile}.png").write_bytes(b"not a picture")
+    state = HostileState(status=400, body=json_module.dumps({"error": f"denied {hostile}"}),
+                         content_type="application/json")  # fmt: skip
+    with hostile_server(state) as server:
+        env = {"HUGGINGFACE_TOKEN": "hf_x", "HDCORE_HF_BASE_URL": server.url, "HDCORE_RETRIES": "0"}
+        broken = run("upscale", str(tmp_path / f"{hostile}.png"), "--scale", "2", "--no-progress", env=env)
+        photo((16, 12)).save(tmp_path / "good.png")
+        failed = run("upscale", str(tmp_path / "good.png"), "--scale", "2", "--provider", "hf", env=env)
+        listing = run("providers", "--probe", env=env)
+    for result in (broken, failed, listing):
+        output = result.stdout + result.stderr
+        assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output, output
+    assert "\\x1b]0;owned\\x07" in broken.stderr and "denied \\x1b]0;owned" in failed.stderr
+    assert "denied \\x1b]0;owned" in listing.stdout

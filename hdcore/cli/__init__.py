@@ -18,6 +18,7 @@ from ..config import CONCURRENCY, Config, NumberRange, whole
 from ..engine import SCALES, Engine, ProgressEvent
 from ..errors import ConfigError, HDCoreError
 from ..files import write_atomically
+from ..text import terminal_safe
 from ..configured import configured_engine
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
@@ -216,7 +217,7 @@ class _CliReporter:
 
     def _say(self, line: str, stream: TextIO) -> None:
         with reader_may_leave():
-            self.bars.write(line, stream)
+            self.bars.write(terminal_safe(line), stream)  # names and servers' errors may hold escapes
 
 
 Say = Callable[[str, TextIO], None]
@@ -274,7 +275,7 @@ def _qa(args: argparse.Namespace, engine: Engine) -> int:
         for row in rows:
             print(json.dumps(_json_safe(row.to_record())))
     else:
-        print(qa.format_table(rows))
+        print(terminal_safe(qa.format_table(rows)))
     if args.csv and not _write_text(args.csv, qa.to_csv(rows)):
         return EXIT_USAGE
     return EXIT_OK if any(row.ok for row in rows) else EXIT_ALL_FAILED
@@ -308,17 +309,16 @@ def _providers(args: argparse.Namespace, engine: Engine) -> int:
             print(json.dumps(row))
         return EXIT_OK
     chain = engine.plan("auto")
-    print(f"auto chain: {' -> '.join(chain)}")
+    lines = [f"auto chain: {' -> '.join(chain)}"]
     for row in rows:
         timeout = "none" if row["timeout_s"] is None else f"{row['timeout_s']:g} s"
-        print(f"\n{row['name']:<10} {row['label']}")
-        print(f"  status:  {row['status']}")
-        print(f"  timeout: {timeout}")
+        lines += [f"\n{row['name']:<10} {row['label']}", f"  status:  {row['status']}", f"  timeout: {timeout}"]
         if "probe" in row:
-            print(f"  probe:   {row['probe']['text']}")
+            lines.append(f"  probe:   {row['probe']['text']}")  # a server's own words, maybe
         for model in row["models"]:
             scales = "/".join(f"{s}x" for s in model["scales"])
-            print(f"  model:   {model['name']:<26} {scales:<9} {model['description']}")
+            lines.append(f"  model:   {model['name']:<26} {scales:<9} {model['description']}")
+    print(terminal_safe("\n".join(lines)))
     return EXIT_OK
 
 
@@ -359,4 +359,4 @@ def _bench_engine(args: argparse.Namespace) -> int:
 
 def _error(message: str, stream: TextIO | None = None) -> None:
     with reader_may_leave():
-        print(f"hdcore: error: {message}", file=stream or sys.stderr, flush=True)
+        print(f"hdcore: error: {terminal_safe(message)}", file=stream or sys.stderr, flush=True)
