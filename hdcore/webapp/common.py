@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import health
 from ..attempts import Attempt
+from ..batch.names import fitted
 from ..config import Config, known_settings
 from ..engine import SCALES, Engine
 from ..errors import HDCoreError
@@ -256,4 +257,4 @@ def download_name(source_name: str, scale: int, output_format: str) -> str:
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "image"
     extension = {"jpeg": "jpg"}.get(output_format, output_format)
-    return f"{stem}_x{scale}.{extension}"
+    return fitted(stem, f".{extension}", f"_x{scale}")  # the uploader's name may be of any length

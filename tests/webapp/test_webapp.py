@@ -346,6 +346,8 @@ def test_human_figures():
     assert webapp.download_name("my photo.jpeg", 4, "png") == "my_photo_x4.png"
     assert webapp.download_name("noext", 2, "jpeg") == "noext_x2.jpg"
     assert webapp.download_name("../..", 2, "webp") == "image_x2.webp"
+    long = webapp.download_name("é" * 5000 + ".png", 2, "png")  # a name from the uploader: any length
+    assert long.endswith("_x2.png") and len(long.encode()) <= 200 and long.startswith("éé")
 
 
 def test_attempt_rows_and_latency_chart():
