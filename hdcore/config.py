@@ -64,60 +64,71 @@ class Secret:
 Parser = Callable[[str, str], Any]  # (variable, raw text) -> value; raises ConfigError naming the variable
 
 
-def _number(variable: str, raw: str, kind: str) -> float:
-    try:
-        value = float(raw.replace("_", ""))
-    except ValueError:
-        raise ConfigError(f"{variable} must be {kind}, not {raw!r}") from None
-    if not math.isfinite(value):
-        raise ConfigError(f"{variable} must be {kind}, not {raw!r}")
-    return value
+SHOWN_CHARS = 20  # of a refused value, echoed in its error: enough to recognise it, never a screenful
+
+
+def shown_value(raw: str) -> str:
+    """A refused value as its message quotes it: one line, at most SHOWN_CHARS characters."""
+    line = " ".join(raw.split())
+    return repr(line if len(line) <= SHOWN_CHARS else line[:SHOWN_CHARS] + "…")
+
+
+def _figure(value: float) -> str:
+    """A bound as people write it: 86,400 and 0.001 (never 1e+09)."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class NumberRange:
+    """A parser for a number within [low, high], whole or not; with ``off``, "none" / "off" / "0" mean no
+    value (None, e.g. no deadline). Every refusal names the variable and the range, in one line."""
+
+    low: float
+    high: float
+    kind: str = "a number"  # "a whole number", "a number of seconds", "an amount in USD"
+    whole_numbers: bool = False
+    off: bool = False
+
+    def __call__(self, variable: str, raw: str) -> Any:
+        if self.off and raw.lower() in ("none", "off", "0"):
+            return None
+        value = self._value(raw)
+        if value is None or not self.low <= value <= self.high:
+            raise ConfigError(f"{variable} must be {self.kind} {self.range_text()}, not {shown_value(raw)}")
+        return value
+
+    def range_text(self) -> str:
+        return f"from {_figure(self.low)} to {_figure(self.high)}" + (" (or off)" if self.off else "")
+
+    def _value(self, raw: str) -> float | int | None:
+        text = raw.replace("_", "")
+        if len(text) > 40:  # no setting needs more digits; int() of thousands of them is slow and then refused
+            return None
+        try:
+            value = int(text) if self.whole_numbers else float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
 
 
 def seconds(low: float = 0.0, high: float = MAX_SECONDS, off: bool = True) -> Parser:
     """A duration in seconds within [low, high]; with ``off``, "none" / "off" / "0" mean no deadline (None)."""
-
-    def parse(variable: str, raw: str) -> float | None:
-        if off and raw.lower() in ("none", "off", "0"):
-            return None
-        value = _number(variable, raw, "a number of seconds")
-        if not low <= value <= high:
-            raise ConfigError(f"{variable} must be a positive number of seconds from {low:g} to {high:g}, not {raw!r}")
-        return value
-
-    return parse
+    return NumberRange(low, high, "a number of seconds", off=off)
 
 
 def amount(low: float, high: float, what: str = "a number") -> Parser:
-    def parse(variable: str, raw: str) -> float:
-        value = _number(variable, raw, what)
-        if not low <= value <= high:
-            raise ConfigError(f"{variable} must be {what} from {low:g} to {high:g}, not {raw!r}")
-        return value
-
-    return parse
+    return NumberRange(low, high, what)
 
 
 def whole(low: int, high: int) -> Parser:
-    def parse(variable: str, raw: str) -> int:
-        try:
-            value = int(raw.replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"{variable} must be a whole number, not {raw!r}") from None
-        if value < low:
-            raise ConfigError(f"{variable} must be at least {low}, not {value}")
-        if value > high:
-            raise ConfigError(f"{variable} must be at most {high:,}, not {value:,}")
-        return value
-
-    return parse
+    return NumberRange(low, high, "a whole number", whole_numbers=True)
 
 
 def choice(*values: str) -> Parser:
     def parse(variable: str, raw: str) -> str:
         value = raw.lower()
         if value not in values:
-            raise ConfigError(f"{variable} must be one of {', '.join(values)}, not {raw!r}")
+            raise ConfigError(f"{variable} must be one of {', '.join(values)}, not {shown_value(raw)}")
         return value
 
     return parse
@@ -129,7 +140,7 @@ def switch(variable: str, raw: str) -> bool:
         return True
     if value in ("off", "0", "false", "no"):
         return False
-    raise ConfigError(f"{variable} must be on or off, not {raw!r}")
+    raise ConfigError(f"{variable} must be on or off, not {shown_value(raw)}")
 
 
 def text(variable: str, raw: str) -> str:
@@ -160,11 +171,16 @@ def database_url(variable: str, raw: str) -> Secret:
     return Secret(raw)
 
 
-def json_list(variable: str, raw: str) -> tuple:
+def json_value(raw: str) -> Any:
+    """``raw`` as JSON, or None when it is none (nesting deeper than the parser's recursion limit included)."""
     try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def json_list(variable: str, raw: str) -> tuple:
+    value = json_value(raw)
     if not isinstance(value, list):
         raise ConfigError(f'{variable} must be a JSON list, such as ["base"]')
     return tuple(value)
@@ -173,10 +189,7 @@ def json_list(variable: str, raw: str) -> tuple:
 def json_prices(variable: str, raw: str) -> dict[str, float]:
     """A JSON object of price-table keys to USD, e.g. {"run:nightmareai/real-esrgan": 0.002}."""
     message = f'{variable} must be a JSON object of names to USD amounts, such as {{"replicate:gpu-t4": 0.000225}}'
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise ConfigError(message) from None
+    value = json_value(raw)
     if not isinstance(value, dict):
         raise ConfigError(message)
     prices = {}

@@ -18,8 +18,6 @@ error; the others go on. ``format_table`` and ``to_csv`` present the rows; ``BAS
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -31,6 +29,7 @@ from . import images, metrics
 from .engine import Engine, EnhanceResult
 from .errors import AllTiersFailed, HDCoreError, InvalidInput
 from .providers.local.auto_model import AUTO_MODEL
+from .text import csv_table
 
 BASELINE = "lanczos"
 # QA is not in a hurry: it measures LR-consistency and sharpness on whole outputs, not on a sample.
@@ -223,11 +222,7 @@ def to_records(rows: Sequence[QARow]) -> list[dict[str, Any]]:
 
 def to_csv(rows: Sequence[QARow]) -> str:
     """The rows as CSV text with a header (CSV_COLUMNS); empty cells where a figure does not apply."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(to_records(rows))
-    return buffer.getvalue()
+    return csv_table(to_records(rows), CSV_COLUMNS)
 
 
 def crop_box(size: tuple[int, int], center: tuple[float, float], side: int) -> tuple[int, int, int, int]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from typing import Any, Iterable
+import unicodedata
+from typing import Any, Iterable, Mapping, Sequence
 
 MAX_DETAIL_CHARS = 200  # a server's or library's own text is cut here, so that a message stays a readable line
 
@@ -22,6 +25,23 @@ def error_text(error: BaseException | None) -> str:
     """An error's message on one line, or its type's name when it has none."""
     text = one_line(error) if error is not None else ""
     return text or type(error).__name__
+
+
+def terminal_safe(text: object) -> str:
+    """``text`` as a terminal may print it: control characters (ESC sequences that set the title or clear the
+    screen, BEL) and bidirectional overrides (which reorder what is shown) spelled out as ``\\x1b``, ``\\u202e``;
+    line breaks and tabs kept. File names and servers' errors may hold any of them."""
+    return "".join(_spelled(c) if _unprintable(c) else c for c in str(text))
+
+
+def _unprintable(character: str) -> bool:
+    if character in "\n\t":
+        return False
+    return unicodedata.category(character) == "Cc" or "\u202a" <= character <= "\u202e" or "\u2066" <= character <= "\u2069"
+
+
+def _spelled(character: str) -> str:
+    return repr(character)[1:-1] if ord(character) < 0x10000 else f"\\U{ord(character):08x}"
 
 
 SECRET_MASK = "********"
@@ -98,3 +118,36 @@ def human_bytes(count: int) -> str:
     if count >= 1_000:
         return f"{count / 1_000:.0f} KB"
     return f"{count} B"
+
+
+# A spreadsheet runs a cell that begins with one of these as a formula (=HYPERLINK(...) and DDE payloads), so a
+# CSV cell of text from outside (a file name, a server's error) that begins with one gets a leading "'": the
+# spreadsheet shows the text and hides the quote. A cell already beginning with "'" gets one more, so that
+# reading the file back can take exactly one off.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SPREADSHEET_ESCAPE = "'"
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will show rather than run (numbers and None pass unchanged)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS + (SPREADSHEET_ESCAPE,)):
+        return SPREADSHEET_ESCAPE + value
+    return value
+
+
+def csv_table(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """CSV text with a header row of ``columns``, every text cell ``spreadsheet_safe``. Lines end in CRLF (RFC
+    4180): the csv module quotes a cell holding a line ending's characters only, so with "\\n" a lone CR in a
+    name would end its row early in every reader."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\r\n", extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({name: spreadsheet_safe(record.get(name)) for name in columns})
+    return buffer.getvalue()
+
+
+def spreadsheet_restored(value: str) -> str:
+    """The text ``spreadsheet_safe`` was given, from the cell it made."""
+    escaped = value.startswith(SPREADSHEET_ESCAPE) and value[1:].startswith(FORMULA_STARTS + (SPREADSHEET_ESCAPE,))
+    return value[1:] if escaped else value

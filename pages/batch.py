@@ -38,8 +38,8 @@ if clicked and uploads:
     bars = [st.empty() for _ in inputs]
 
     def show(update: webapp.BatchUpdate) -> None:
-        overall.progress(*update.overall)
-        bars[update.index].progress(*update.item)
+        overall.progress(update.overall[0], text=webapp.md_escape(update.overall[1]))
+        bars[update.index].progress(update.item[0], text=webapp.md_escape(update.item[1]))  # names and servers' words
 
     tracker = webapp.BatchTracker([one.name for one in inputs], show)
     settings = BatchSettings(scale=scale, provider=provider, format=output_format,
@@ -54,14 +54,14 @@ if outcome is None:
     st.info("Upload images or a zip of images to begin.")
     st.stop()
 for problem in outcome.problems:
-    st.warning(problem)
+    st.warning(webapp.md_escape(problem))
 if outcome.error:
-    st.error(outcome.error)
+    st.error(webapp.md_escape(outcome.error))
     st.stop()
 
 common.headline(webapp.batch_summary(outcome))
 for line in webapp.batch_failure_lines(outcome):
-    st.error(line)
+    st.error(webapp.md_escape(line))
 st.download_button(
     f"Download {outcome.zip_name}", outcome.zip_data, file_name=outcome.zip_name, mime="application/zip",
     type="primary", icon=":material/download:", on_click="ignore", disabled=not outcome.results,

@@ -49,7 +49,7 @@ def engine() -> hdcore.Engine:
     try:
         return _shared_engine(webapp.settings_key(settings), settings)
     except ConfigError as error:
-        st.error(f"The configuration cannot be used: {webapp.one_line(str(error))}")
+        st.error(f"The configuration cannot be used: {webapp.md_escape(webapp.one_line(str(error)))}")
         st.stop()
 
 
@@ -94,9 +94,9 @@ def run_live(request: webapp.EnhanceRequest, source: webapp.UploadInfo | None) -
             said = narrator.feed(event)
             if said.line:
                 st.markdown(narrator.markdown(said.line))
-            status.update(label=said.label)
+            status.update(label=narrator.markdown(said.label))  # a tier's failure: a server's own words
             if said.progress:
-                bar.progress(*said.progress)
+                bar.progress(said.progress[0], text=narrator.markdown(said.progress[1]))
             elif said.clear_progress:
                 bar.empty()
 
@@ -112,9 +112,9 @@ def run_live(request: webapp.EnhanceRequest, source: webapp.UploadInfo | None) -
             relay.reraise()
         bar.empty()
         if outcome.ok:
-            status.update(label=webapp.done_label(outcome.result), state="complete", expanded=False)
+            status.update(label=webapp.md_escape(webapp.done_label(outcome.result)), state="complete", expanded=False)
         else:
-            status.update(label=webapp.failure_title(outcome), state="error", expanded=False)
+            status.update(label=webapp.md_escape(webapp.failure_title(outcome)), state="error", expanded=False)
     keep(outcome)
     return outcome
 
@@ -132,7 +132,7 @@ def past_status(outcome: webapp.RunOutcome) -> None:
         label, state = webapp.done_label(outcome.result), "complete"
     else:
         label, state = webapp.failure_title(outcome), "error"
-    with st.status(label, state=state, expanded=False):
+    with st.status(webapp.md_escape(label), state=state, expanded=False):
         for line in outcome.narration:
             st.markdown(webapp.Narrator.markdown(line))
 
@@ -142,11 +142,11 @@ def record(outcome: webapp.RunOutcome) -> None:
     try:
         store = history()
     except HDCoreError as error:
-        st.warning(f"This run was not saved to the history: {webapp.one_line(str(error))}")
+        st.warning(f"This run was not saved to the history: {webapp.md_escape(webapp.one_line(str(error)))}")
         return
     warning = webapp.record_outcome(store, outcome)
     if warning:
-        st.warning(warning)
+        st.warning(webapp.md_escape(warning))
 
 
 def option_widget(option: webapp.ShownOption):

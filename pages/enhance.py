@@ -28,7 +28,7 @@ def inspected(uploaded) -> webapp.UploadInfo | None:
             memo = (uploaded.file_id, None, webapp.one_line(str(error)))
         st.session_state["upload"] = memo
     if memo[2]:
-        st.error(f"{uploaded.name}: {memo[2]}")
+        st.error(webapp.md_escape(f"{uploaded.name}: {memo[2]}"))  # the name is the uploader's choice
     return memo[1]
 
 
@@ -43,7 +43,7 @@ with source_column:
     upload = inspected(uploaded)
     if upload is not None:
         st.image(upload.image, width=min(upload.size[0], 360))
-        st.caption(f"{webapp.Narrator.markdown(upload.name)} · {upload.summary}")
+        st.caption(webapp.md_escape(f"{upload.name} · {upload.summary}"))
         for note in upload.warnings:
             st.caption(f":material/info: {webapp.Narrator.markdown(note)}")
 

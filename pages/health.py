@@ -14,7 +14,7 @@ st.caption("Success rate, latency and cost of each tier over the last hour and d
 
 st.subheader("Auto order")
 ordering = common.auto_ordering()
-st.markdown(" → ".join(f"**{webapp.short_label(tier)}**" for tier in ordering.order))
+st.markdown(" → ".join(f"**{webapp.md_escape(webapp.short_label(tier))}**" for tier in ordering.order))
 st.caption(f"Mode: {engine.config.auto_order.mode} (HDCORE_ORDER_MODE). {webapp.Narrator.markdown(ordering.explanation)}")
 
 board = webapp.breaker_board(engine)
@@ -28,7 +28,8 @@ if board is not None:  # hdcore.engine.breaker may not exist in this version: th
         for index, breaker in enumerate(snapshot):
             if str(breaker.get("state", "")).lower() != "closed":
                 name = webapp.short_label(str(breaker.get("provider", "")))
-                if st.button(f"Reset {name} {breaker.get('model') or ''}".strip(), key=f"reset-breaker-{index}"):
+                label = webapp.md_escape(f"Reset {name} {breaker.get('model') or ''}".strip())
+                if st.button(label, key=f"reset-breaker-{index}"):
                     board.reset(breaker.get("provider"), breaker.get("model"))
                     st.rerun()
 
@@ -38,7 +39,7 @@ try:
     buckets = health.hourly(store)
     budget = webapp.budget_lines(engine, store)
 except HDCoreError as error:
-    st.warning(f"The history cannot be read: {webapp.one_line(str(error))}")
+    st.warning(f"The history cannot be read: {webapp.md_escape(webapp.one_line(str(error)))}")
     st.stop()
 
 st.subheader("Budget")

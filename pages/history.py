@@ -18,7 +18,7 @@ try:
     page = st.number_input("Page", 1, pages, 1) if pages > 1 else 1
     runs = store.runs(limit=webapp.HISTORY_PAGE_SIZE, offset=(page - 1) * webapp.HISTORY_PAGE_SIZE)
 except HDCoreError as error:
-    st.warning(f"The history cannot be read: {webapp.one_line(str(error))}")
+    st.warning(f"The history cannot be read: {webapp.md_escape(webapp.one_line(str(error)))}")
     st.stop()
 
 if not runs:

@@ -19,7 +19,7 @@ st.dataframe(webapp.tier_rows(engine), hide_index=True, width="stretch")
 
 for tier in webapp.tier_views(engine):
     icon = ":material/check_circle:" if tier.configured else ":material/radio_button_unchecked:"
-    with st.expander(f"{tier.label} — {tier.status}", icon=icon):
+    with st.expander(webapp.md_escape(f"{tier.label} — {tier.status}"), icon=icon):
         facts = st.columns(3)
         facts[0].metric("Timeout", webapp.seconds(tier.timeout_s))
         facts[1].metric("Scales", ", ".join(f"{s}×" for s in tier.scales) or "–")
@@ -31,7 +31,7 @@ for tier in webapp.tier_views(engine):
         if st.button(f"Probe {tier.short}", key=f"probe-{tier.name}", icon=":material/network_ping:", help=help_text):
             with st.spinner(f"Probing {tier.short}…"):
                 report = webapp.probe(engine, tier.name)
-            getattr(st, report.level)(report.text)
+            getattr(st, report.level)(webapp.md_escape(report.text))  # a server's error text, as text
 
 st.subheader("Limits")
 st.dataframe(webapp.limits_rows(config), hide_index=True, width="stretch")

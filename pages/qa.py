@@ -37,7 +37,7 @@ clicked = st.button("Compare", type="primary", icon=":material/compare:", disabl
 if clicked and uploaded is not None:
     with st.status("Comparing…", expanded=False) as status:
         def heard(row) -> None:
-            status.update(label=f"{row.label}: {row.outcome}")
+            status.update(label=webapp.md_escape(f"{row.label}: {row.outcome}"))
 
         outcome = webapp.run_qa(engine, uploaded.getvalue(), entries, scale, reference=reference,
                                 source_name=uploaded.name, on_row=heard, **webapp.enhance_options(shown, chosen))  # fmt: skip
@@ -50,7 +50,7 @@ if outcome is None:
     st.info("Upload an image, choose providers and press Compare.")
     st.stop()
 if outcome.error:
-    st.error(outcome.error)
+    st.error(webapp.md_escape(outcome.error))
     st.stop()
 
 st.subheader("Benchmark against the reference" if outcome.reference else "Side by side")

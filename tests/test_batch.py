@@ -125,7 +125,9 @@ def test_a_half_written_file_is_not_an_existing_output(shots, tmp_path):
     (tmp_path / "out" / "photo0_x2.png.part").write_bytes(b"interrupted")
     results = run_folder(shots, lanczos(), out_dir=tmp_path / "out")
     assert results[1].status == "ok"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo0_x2.png", "photo1_x2.png", "photo2_x2.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo0_x2.png", "photo0_x2.png.part",
+                                                                   "photo1_x2.png", "photo2_x2.png"]  # fmt: skip
+    assert (tmp_path / "out" / "photo0_x2.png.part").read_bytes() == b"interrupted"  # never written through
 
 
 def test_a_model_no_tier_serves_is_refused_before_any_work(shots):

@@ -128,6 +128,18 @@ def test_usage_errors_exit_2(photo_file, args, fragment):
     assert_one_line_error(run("upscale", str(photo_file), *args), 2, fragment)
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["upscale", "IN", "--jobs", "100000"], "argument --jobs: must be a whole number from 1 to 256, not '100000'"),
+    (["upscale", "IN", "--tile", "9" * 400], "local option tile must be a whole number from 0 to 4,096"),
+    (["bench", "--sizes", "64,100000"], "--sizes must be a comma list of sides from 8 to 4,096 px, not '64,100000'"),
+    (["bench", "--requests", "1000000000"], "argument --requests: must be a whole number from 0 to 100,000"),
+])  # fmt: skip
+def test_numbers_on_the_command_line_are_range_checked_too(photo_file, args, fragment):
+    result = run(*[str(photo_file) if arg == "IN" else arg for arg in args], timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()[-1]) < 300
+
+
 def test_argparse_usage_errors_exit_2(photo_file):
     result = run("upscale", str(photo_file), "--scale", "9")
     assert result.returncode == 2 and "must be a number from 1.1 to 8, not '9'" in result.stderr
@@ -303,3 +315,94 @@ def test_adaptive_order_and_cost_caps_are_read_and_checked(photo_file, tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["provider"] == "local"
     assert_one_line_error(run("upscale", str(photo_file), env={"HDCORE_ORDER_MODE": "random"}), 2, "HDCORE_ORDER_MODE")
+
+
+# --- a reader that goes away ------------------------------------------------------------------------------
+
+
+def run_into_closed_pipes(args: list[str], close_stderr: bool = False) -> tuple[int, str]:
+    """``python -m hdcore ARGS`` with stdout (and stderr) a pipe whose reader is already gone, as after
+    ``| head -1``: every write to it fails with EPIPE. Returns the exit code and what reached stderr."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HDCORE_", "HUGGINGFACE", "REPLICATE"))}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "hdcore", *args], cwd=ROOT, env=environment, timeout=240,
+                                stdout=write_end, stderr=write_end if close_stderr else subprocess.PIPE)  # fmt: skip
+    finally:
+        os.close(write_end)
+    return result.returncode, (result.stderr or b"").decode()
+
+
+@pytest.mark.parametrize("close_stderr", [False, True], ids=["stdout", "stdout-and-stderr"])
+def test_a_closed_stdout_ends_output_quietly_and_the_batch_still_completes(tmp_path, close_stderr):
+    inputs = []
+    for index in range(3):
+        inputs.append(tmp_path / f"shot{index}.png")
+        photo((24 + index, 16)).save(inputs[-1])
+    archive = tmp_path / "all.zip"
+    code, stderr = run_into_closed_pipes(["upscale", *map(str, inputs), "--scale", "2", "--provider", "lanczos",
+                                          "--out-dir", str(tmp_path / "out"), "--zip", str(archive)], close_stderr)
+    assert code == 0 and "Traceback" not in stderr and "Error" not in stderr and "Exception ignored" not in stderr
+    assert "batch:" in stderr or close_stderr  # the progress bars go on where someone still reads them
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["shot0_x2.png", "shot1_x2.png", "shot2_x2.png"]
+    import zipfile
+
+    with zipfile.ZipFile(archive) as packed:
+        assert sorted(packed.namelist()) == ["attempts.csv", "shot0_x2.png", "shot1_x2.png", "shot2_x2.png"]
+
+
+def test_a_listing_into_a_closed_pipe_stops_quietly():
+    code, stderr = run_into_closed_pipes(["providers", "--json"])
+    assert code == 141 and stderr == ""  # as a program killed by SIGPIPE would end, without the noise
+
+
+# --- files that are no images, and images deeper than 8 bits ---------------------------------------------
+
+
+def test_a_fifo_or_a_device_given_as_input_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    result = run("upscale", str(fifo), "/dev/zero", "--provider", "lanczos", "--scale", "2", "--no-progress",
+                 timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hdcore: error: ")]
+    assert "is a device, pipe or socket" in errors[0] and "device or system file" in errors[1]
+
+
+def test_a_16_bit_tiff_comes_out_as_a_16_bit_png(tmp_path):
+    import cv2
+    import numpy as np
+
+    ramp = (np.linspace(0, 65535, 48 * 32 * 3).reshape(32, 48, 3)).astype(np.uint16)  # steps finer than 8 bits
+    source = tmp_path / "deep.tif"
+    assert cv2.imwrite(str(source), ramp)
+    result = run("upscale", str(source), "--provider", "lanczos", "--scale", "2", "--no-progress")
+    assert result.returncode == 0 and "8-bit" not in result.stderr, result.stderr
+    written = cv2.imread(str(tmp_path / "deep_x2.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16 and written.shape == (64, 96, 3)
+    assert len(np.unique(written)) > 256 and np.any(written % 257 != 0)  # not 8-bit values scaled up
+
+
+def test_control_characters_from_names_and_servers_never_reach_the_terminal(tmp_path):
+    """A file name or a server's error holding terminal escapes (set the title, clear the screen, reorder the
+    line) is printed with them spelled out, never sent to the terminal."""
+    import json as json_module
+
+    from tests.servers.hostile import HostileState, hostile_server
+
+    hostile = "\x1b]0;owned\x07\x1b[2J\u202egnp.exe"
+    (tmp_path / f"{hostile}.png").write_bytes(b"not a picture")
+    state = HostileState(status=400, body=json_module.dumps({"error": f"denied {hostile}"}),
+                         content_type="application/json")  # fmt: skip
+    with hostile_server(state) as server:
+        env = {"HUGGINGFACE_TOKEN": "hf_x", "HDCORE_HF_BASE_URL": server.url, "HDCORE_RETRIES": "0"}
+        broken = run("upscale", str(tmp_path / f"{hostile}.png"), "--scale", "2", "--no-progress", env=env)
+        photo((16, 12)).save(tmp_path / "good.png")
+        failed = run("upscale", str(tmp_path / "good.png"), "--scale", "2", "--provider", "hf", env=env)
+        listing = run("providers", "--probe", env=env)
+    for result in (broken, failed, listing):
+        output = result.stdout + result.stderr
+        assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output, output
+    assert "\\x1b]0;owned\\x07" in broken.stderr and "denied \\x1b]0;owned" in failed.stderr
+    assert "denied \\x1b]0;owned" in listing.stdout

@@ -3,7 +3,7 @@
 import pytest
 
 from hdcore import Engine
-from hdcore.config import Config, Secret, known_settings
+from hdcore.config import Config, NumberRange, Secret, known_settings
 from hdcore.errors import ConfigError
 from hdcore.providers import default_registry
 
@@ -66,10 +66,10 @@ def test_every_variable_is_read():
 @pytest.mark.parametrize(
     "variable, value, message",
     [
-        ("HDCORE_HF_TIMEOUT", "soon", "HDCORE_HF_TIMEOUT must be a number of seconds, not 'soon'"),
-        ("HDCORE_LOCAL_TIMEOUT", "-3", "HDCORE_LOCAL_TIMEOUT must be a positive number of seconds"),
-        ("HDCORE_MAX_INPUT_PIXELS", "lots", "HDCORE_MAX_INPUT_PIXELS must be a whole number, not 'lots'"),
-        ("HDCORE_MAX_OUTPUT_PIXELS", "0", "HDCORE_MAX_OUTPUT_PIXELS must be at least 1"),
+        ("HDCORE_HF_TIMEOUT", "soon", "HDCORE_HF_TIMEOUT must be a number of seconds from 0.001 to 86,400 (or off), not 'soon'"),
+        ("HDCORE_LOCAL_TIMEOUT", "-3", "HDCORE_LOCAL_TIMEOUT must be a number of seconds from 0.001"),
+        ("HDCORE_MAX_INPUT_PIXELS", "lots", "HDCORE_MAX_INPUT_PIXELS must be a whole number from 1 to 2,147,483,648, not 'lots'"),
+        ("HDCORE_MAX_OUTPUT_PIXELS", "0", "HDCORE_MAX_OUTPUT_PIXELS must be a whole number from 1 to"),
         ("HDCORE_LOCAL_PRESET", "turbo", "HDCORE_LOCAL_PRESET must be one of fast, best, not 'turbo'"),
         ("HDCORE_LOCAL_DEVICE", "tpu", "HDCORE_LOCAL_DEVICE must be one of auto, cpu, gpu"),
         ("HDCORE_ORDER", " , ", "HDCORE_ORDER names no tier"),
@@ -117,3 +117,43 @@ def test_every_provider_declares_its_own_settings_and_each_tier_gets_its_timeout
         assert info.timeout_variable in variables
         assert (info.concurrency_variable in variables) == (info.max_concurrency is not None)
         assert set(info.identity) <= set(info.settings)
+
+
+HOSTILE_NUMBERS = ("1e400", "-1e400", "1e12", "-1e12", "inf", "-inf", "nan", "9" * 5000, "-" + "9" * 5000, "0x10",
+                   "1e3.5", "12abc", "--1", "1_000_000_000_000_000", "\x00", "\u0663" * 40 + "x")  # fmt: skip
+HOSTILE_TEXT = ("[" * 100_000, '{"a":' * 100_000, "\x00", "\u00e9" * 100_000, "{}", "[]", "null", '"x"', "1e400")
+
+
+@pytest.mark.parametrize("setting", [s for s in known_settings() if isinstance(s.parse, NumberRange)],
+                         ids=lambda s: s.variable)  # fmt: skip
+def test_every_numeric_setting_refuses_hostile_values_naming_itself_and_its_range(setting):
+    bounds = setting.parse
+    below, above = bounds.low - 1, bounds.high * 10 + 1
+    for raw in (*HOSTILE_NUMBERS, repr(below), repr(above)):
+        with pytest.raises(ConfigError) as caught:
+            Config.from_env({setting.variable: raw})
+        message = str(caught.value)
+        assert message.startswith(f"{setting.variable} must be "), message
+        assert bounds.range_text() in message and "\n" not in message and len(message) < 200, message
+    for inside in (bounds.low, bounds.high):
+        assert setting.read(str(int(inside) if bounds.whole_numbers else inside)) == inside
+
+
+@pytest.mark.parametrize("setting", known_settings(), ids=lambda s: s.variable)
+def test_every_setting_answers_hostile_text_with_a_value_or_a_one_line_config_error(setting):
+    for raw in HOSTILE_TEXT + HOSTILE_NUMBERS:
+        try:
+            setting.read(raw)
+        except ConfigError as error:
+            message = str(error)
+            assert message.startswith(setting.variable) and "\n" not in message and len(message) < 300, message
+
+
+def test_a_numeric_error_names_the_allowed_range():
+    with pytest.raises(ConfigError, match=r"^HDCORE_LOCAL_JOBS must be a whole number from 1 to 64, not 'lots'$"):
+        Config.from_env({"HDCORE_LOCAL_JOBS": "lots"})
+    with pytest.raises(ConfigError, match=r"^HDCORE_HF_TIMEOUT must be a number of seconds from 0.001 to 86,400"
+                                          r" \(or off\), not '1e400'$"):  # fmt: skip
+        Config.from_env({"HDCORE_HF_TIMEOUT": "1e400"})
+    with pytest.raises(ConfigError, match=r"^HDCORE_LOCAL_TILE must be a whole number from 0 to 4,096, not '9{20}…'$"):
+        Config.from_env({"HDCORE_LOCAL_TILE": "9" * 5000})

@@ -104,3 +104,11 @@ def test_parse_entry():
 def test_the_label_names_the_auto_choice(engine, reference):
     [row] = qa.compare(reference, ["local:auto"], scale=2, engine=engine)
     assert row.ok and row.model == "waifu2x-photo" and row.label == "local/waifu2x-photo (auto)"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
+    row = qa.QARow(entry="=cmd|' /C calc'!A0", provider="hf", model="@m", outcome="error", error="-1 +2",
+                   latency_s=-0.0)  # fmt: skip
+    [record] = list(csv.DictReader(io.StringIO(qa.to_csv([row]))))
+    assert (record["entry"], record["model"], record["error"]) == ("'=cmd|' /C calc'!A0", "'@m", "'-1 +2")
+    assert record["latency_s"] == "-0.0"  # a number is never text to neutralise

@@ -1,13 +1,13 @@
 """A batch's inputs: files, folders (their images; ``recursive`` for subfolders) and glob patterns, each with
 its output path (mirroring subfolders under an output folder). Files that are another input's output (a resumed
-run over the folder it writes to) are left out, and resume finds what a previous run wrote."""
+run over the folder it writes to) are left out; ``resume`` decides which outputs a previous run completed."""
 
 from __future__ import annotations
 
 import glob
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from .. import images
@@ -124,6 +124,13 @@ def output_suffix(format: str) -> str:
     return SUFFIXES[name]
 
 
+def output_name(file_name: str, size: float | str, suffix: str) -> str:
+    """The output's file name for an input's: "photo.jpg" at 2x as PNG -> "photo_x2.png"; ``size`` is a factor or
+    the label ``size_label`` makes ("w3840")."""
+    label = size if isinstance(size, str) else size_label(size)
+    return f"{PurePosixPath(file_name).stem}_{label}{suffix}"
+
+
 def plan_items(
     found: Sequence[FoundInput],
     scale: float | str,
@@ -167,8 +174,7 @@ def _planned_output(entry: FoundInput, scale: float | str, suffix: str, out_dir:
                     output: str | Path | None) -> Path:
     if output is not None:
         return Path(output)
-    label = scale if isinstance(scale, str) else size_label(scale)
-    name = f"{entry.path.stem}_{label}{suffix}"
+    name = output_name(entry.path.name, scale, suffix)
     if out_dir is not None:
         return Path(out_dir) / entry.subfolder / name
     return entry.path.parent / name
@@ -176,11 +182,3 @@ def _planned_output(entry: FoundInput, scale: float | str, suffix: str, out_dir:
 
 def _archive_name(entry: FoundInput, path: Path, out_dir: str | Path | None) -> str:
     return (entry.subfolder / path.name).as_posix() if out_dir is not None else path.name
-
-
-def existing_output(item: BatchItem) -> Path | None:
-    """The output a previous run wrote for ``item``, if any (PNG too: the encoder falls back to it)."""
-    for candidate in (item.output, item.output.with_suffix(".png")):
-        if candidate.is_file():
-            return candidate
-    return None

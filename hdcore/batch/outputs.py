@@ -1,29 +1,38 @@
 """What a batch leaves behind: each output written atomically, ``attempts.csv`` (one row per tier tried per
-image) and the zip of it all."""
+image) and the zip of it all.
+
+Outputs and the zip are written through ``files.replaced_atomically`` (an exclusive temporary, renamed at the
+end, removed on failure). The zip packs only outputs that are regular files, read without following a symlink:
+one planted where an output belongs never puts another file into the zip.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
 import os
+import shutil
+import stat
+import time
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
 from .. import images
+from ..files import replaced_atomically
+from ..text import csv_table
 from .inputs import SUFFIXES
+from .names import UniqueNames
 
 if TYPE_CHECKING:
     from .run import ItemResult
 
 
 def write_output(planned: Path, encoded: images.EncodedImage) -> Path:
-    """Write beside the final name, then rename: a crash never leaves a partial file that resume would skip."""
+    """Write beside the final name, then rename: a crash never leaves a partial file under the final name, and a
+    failure (a full disk) leaves no temporary either."""
     path = _with_written_suffix(planned, encoded.format)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(encoded.data)
-    os.replace(partial, path)
+    with replaced_atomically(path) as file:
+        file.write(encoded.data)
     return path
 
 
@@ -39,13 +48,9 @@ CSV_COLUMNS = (
 
 
 def attempts_csv(results: Sequence["ItemResult"]) -> str:
-    """One row per tier tried per image (one row for a skipped image or one refused before any tier)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for result in results:
-        writer.writerows(_csv_rows(result))
-    return buffer.getvalue()
+    """One row per tier tried per image (one row for a skipped image or one refused before any tier). Names and
+    servers' errors come from outside: ``csv_table`` makes each cell safe to open in a spreadsheet."""
+    return csv_table([row for result in results for row in _csv_rows(result)], CSV_COLUMNS)
 
 
 def _csv_rows(result: "ItemResult") -> list[dict[str, Any]]:
@@ -64,22 +69,49 @@ def _csv_rows(result: "ItemResult") -> list[dict[str, Any]]:
 
 
 def write_zip(results: Sequence["ItemResult"], target: str | Path | IO[bytes]) -> None:
-    """A zip of every output written or found (skipped) by the batch, plus ``attempts.csv``."""
+    """A zip of every output written or found (skipped) by the batch, plus ``attempts.csv``, whose output column
+    names each file as it is in the zip. A file name ``target`` is written atomically: a failure (a full disk)
+    leaves no zip, not even an empty one."""
+    if isinstance(target, (str, os.PathLike)):
+        with replaced_atomically(target) as file:
+            _pack(results, file)
+    else:
+        _pack(results, target)
+
+
+def _pack(results: Sequence["ItemResult"], target: IO[bytes]) -> None:
+    names = UniqueNames()  # unique as an unzip tool on any system needs: by case, and never a file and a folder
+    names.name("attempts.csv")
+    packed = []
     with zipfile.ZipFile(target, "w") as archive:
-        names: set[str] = set()
         for result in results:
-            if result.output is not None and result.output.is_file():
-                name = _unique_name(str(Path(result.item.archive_name).with_suffix(result.output.suffix)), names)
-                # Images are compressed already: storing them saves time and loses nothing.
-                archive.write(result.output, name, compress_type=zipfile.ZIP_STORED)
-        archive.writestr("attempts.csv", attempts_csv(results), compress_type=zipfile.ZIP_DEFLATED)
+            entry = None
+            if result.output is not None:
+                wanted = PurePosixPath(result.item.archive_name).with_suffix(result.output.suffix).as_posix()
+                entry = names.name(wanted)
+                if not _pack_file(archive, result.output, entry):
+                    entry = None
+            packed.append(dataclasses.replace(result, output=Path(entry) if entry else None))
+        archive.writestr("attempts.csv", attempts_csv(packed), compress_type=zipfile.ZIP_DEFLATED)
 
 
-def _unique_name(name: str, taken: set[str]) -> str:
-    candidate, number = name, 1
-    while candidate in taken:
-        number += 1
-        path = Path(name)
-        candidate = str(path.with_name(f"{path.stem}-{number}{path.suffix}"))
-    taken.add(candidate)
-    return candidate
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # a zip cannot hold an earlier time
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _pack_file(archive: zipfile.ZipFile, path: Path, entry: str) -> bool:
+    """``path`` into ``archive`` as ``entry`` if it is a regular file (never through a symlink); False if not."""
+    try:
+        descriptor = os.open(path, _READ_FLAGS)
+    except OSError:  # gone, a symlink (ELOOP), unreadable
+        return False
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        member = zipfile.ZipInfo(entry, max(time.localtime(info.st_mtime)[:6], ZIP_EPOCH))
+        member.external_attr = (stat.S_IMODE(info.st_mode) | stat.S_IFREG) << 16
+        member.compress_type = zipfile.ZIP_STORED  # images are compressed already: storing loses nothing
+        with archive.open(member, "w", force_zip64=info.st_size >= zipfile.ZIP64_LIMIT) as packed:
+            shutil.copyfileobj(file, packed, 1 << 20)
+    return True

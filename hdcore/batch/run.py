@@ -19,9 +19,11 @@ from typing import Any, Literal, Mapping, Protocol, Sequence
 
 from ..attempts import Attempt
 from ..engine import Engine, EnhanceResult, ProgressEvent
+from ..engine.target import resolve
 from ..errors import AllTiersFailed, HDCoreError, InvalidInput
-from .inputs import BatchItem, existing_output
+from .inputs import BatchItem
 from .outputs import write_output
+from .resume import existing_output
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_ALL_FAILED = 0, 2, 3
 
@@ -105,6 +107,10 @@ class _Worker:
     cancel: threading.Event | None
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # (kind, item, payload) to report
 
+    def _output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        settings = self.settings
+        return resolve(size, settings.scale, settings.width, settings.height, settings.longest_side, settings.fit).size
+
     def process(self, item: BatchItem) -> ItemResult:
         """One image, start to end; never raises (its failure is its result)."""
         self.events.put(("started", item, None))
@@ -117,7 +123,9 @@ class _Worker:
 
     def _upscale_or_skip(self, item: BatchItem) -> ItemResult:
         settings = self.settings
-        if not settings.overwrite and (existing := existing_output(item)) is not None:
+        limit = self.engine.config.max_input_pixels
+        existing = None if settings.overwrite else existing_output(item, self._output_size, settings.format, limit)
+        if existing is not None:
             return ItemResult(item, "skipped", EXIT_OK, existing, record=_skipped_record(item, existing))
         try:
             result = self.engine.enhance(

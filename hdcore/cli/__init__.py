@@ -1,7 +1,8 @@
 """``python -m hdcore``: upscale files, folders and globs; compare providers (QA, and sweeps over reference sets);
 list providers; benchmark.
 
-Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry).
+Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry),
+141 when the reader of a listing's output went away (``| head``); ``upscale`` finishes its images regardless.
 """
 
 from __future__ import annotations
@@ -10,19 +11,23 @@ import argparse
 import json
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from .. import batch, images
-from ..config import Config
+from ..config import CONCURRENCY, Config, NumberRange, whole
 from ..engine import SCALES, Engine, ProgressEvent
-from ..errors import HDCoreError
+from ..errors import ConfigError, HDCoreError
+from ..files import write_atomically
+from ..text import terminal_safe
 from ..configured import configured_engine
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
+from .streams import EXIT_READER_GONE, reader_may_leave, silence_closed_streams
 from ..sweep import command as sweep_command
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
+BENCH_SIDES = whole(8, 4096)  # a 4096 px square is 16 MP, the default input limit
+MAX_BENCH_REQUESTS = 100_000  # per tail-latency run of ``bench --engine``: minutes, never days
 PROVIDER_CHOICES = ("auto", *PROVIDER_IDS)
 
 
@@ -41,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except BrokenPipeError:  # a listing's reader left (``| head``): its output ends here, quietly
+        silence_closed_streams()
+        return EXIT_READER_GONE
 
 
 def _registry_infos():
@@ -79,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="folders: include subfolders; globs: ** spans folders")
     upscale.add_argument("--overwrite", action="store_true",
                          help="upscale even when the output exists (default: skip it; -o OUT always overwrites)")
-    upscale.add_argument("--jobs", type=_positive, metavar="N",
+    upscale.add_argument("--jobs", type=_within(CONCURRENCY), metavar="N",
                          help="images at once per remote tier (default hf 2, replicate 4, space 1)")
     upscale.add_argument("--zip", metavar="FILE", help="also pack the outputs and attempts.csv into this zip")
     upscale.set_defaults(run=_upscale)
@@ -111,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--tile", type=_non_negative, default=0, help="tile size, 0 = each model's automatic size")
     bench.add_argument("--engine", action="store_true",
                        help="measure the fallback engine instead: overhead, breaker skips, failover, hedging")
-    bench.add_argument("--requests", type=_non_negative, default=60,
+    bench.add_argument("--requests", type=_within(whole(0, MAX_BENCH_REQUESTS)), default=60,
                        help="requests per tail-latency run of --engine (default 60)")
     bench.set_defaults(run=_bench)
     return parser
@@ -132,6 +140,18 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def _within(bounds: NumberRange) -> Callable[[str], int]:
+    """An argparse type for a number within ``bounds``: "argument --jobs: must be a whole number from 1 to 256"."""
+
+    def parse(text: str) -> int:
+        try:
+            return bounds("", text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error).strip()) from None
+
+    return parse
 
 
 def _non_negative(text: str) -> int:
@@ -195,7 +215,11 @@ def _write_zip(results: list[batch.ItemResult], path: str) -> int:
 
 
 class _CliReporter:
-    """Progress bars on stderr, and one line (or JSON object) per input on stdout, in input order."""
+    """Progress bars on stderr, and one line (or JSON object) per input on stdout, in input order.
+
+    Output is what the user reads, the images are what they asked for: a reader that goes away (``| head``)
+    ends the output, never the batch.
+    """
 
     def __init__(self, args: argparse.Namespace, total: int):
         self.args = args
@@ -204,19 +228,27 @@ class _CliReporter:
         self._next = 0
 
     def started(self, item: batch.BatchItem) -> None:
-        self.bars.started(item)
+        with reader_may_leave():
+            self.bars.started(item)
 
     def progress(self, item: batch.BatchItem, event: ProgressEvent) -> None:
-        self.bars.progress(item, event)
+        with reader_may_leave():
+            self.bars.progress(item, event)
 
     def finished(self, result: batch.ItemResult) -> None:
-        self.bars.finished(result)
+        with reader_may_leave():
+            self.bars.finished(result)
         self._waiting[result.item.index] = result
         while self._next in self._waiting:  # print in input order, whatever order the images finish in
-            _report(self._waiting.pop(self._next), self.args, self.bars.write)
+            _report(self._waiting.pop(self._next), self.args, self._say)
             self._next += 1
         if self._next == self.bars.total:
-            self.bars.close()
+            with reader_may_leave():
+                self.bars.close()
+
+    def _say(self, line: str, stream: TextIO) -> None:
+        with reader_may_leave():
+            self.bars.write(terminal_safe(line), stream)  # names and servers' errors may hold escapes
 
 
 Say = Callable[[str, TextIO], None]
@@ -274,7 +306,7 @@ def _qa(args: argparse.Namespace, engine: Engine) -> int:
         for row in rows:
             print(json.dumps(_json_safe(row.to_record())))
     else:
-        print(qa.format_table(rows))
+        print(terminal_safe(qa.format_table(rows)))
     if args.csv and not _write_text(args.csv, qa.to_csv(rows)):
         return EXIT_USAGE
     return EXIT_OK if any(row.ok for row in rows) else EXIT_ALL_FAILED
@@ -282,7 +314,7 @@ def _qa(args: argparse.Namespace, engine: Engine) -> int:
 
 def _write_text(path: str, text: str) -> bool:
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        write_atomically(path, text)
     except OSError as error:
         _error(f"cannot write {path}: {error.strerror or error}")
         return False
@@ -308,17 +340,16 @@ def _providers(args: argparse.Namespace, engine: Engine) -> int:
             print(json.dumps(row))
         return EXIT_OK
     chain = engine.plan("auto")
-    print(f"auto chain: {' -> '.join(chain)}")
+    lines = [f"auto chain: {' -> '.join(chain)}"]
     for row in rows:
         timeout = "none" if row["timeout_s"] is None else f"{row['timeout_s']:g} s"
-        print(f"\n{row['name']:<10} {row['label']}")
-        print(f"  status:  {row['status']}")
-        print(f"  timeout: {timeout}")
+        lines += [f"\n{row['name']:<10} {row['label']}", f"  status:  {row['status']}", f"  timeout: {timeout}"]
         if "probe" in row:
-            print(f"  probe:   {row['probe']['text']}")
+            lines.append(f"  probe:   {row['probe']['text']}")  # a server's own words, maybe
         for model in row["models"]:
             scales = "/".join(f"{s}x" for s in model["scales"])
-            print(f"  model:   {model['name']:<26} {scales:<9} {model['description']}")
+            lines.append(f"  model:   {model['name']:<26} {scales:<9} {model['description']}")
+    print(terminal_safe("\n".join(lines)))
     return EXIT_OK
 
 
@@ -339,9 +370,10 @@ def _bench(args: argparse.Namespace, engine: Engine) -> int:
     from ..providers.local.bench import format_table, run_benchmark
 
     try:
-        sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    except ValueError:
-        _error(f"--sizes must be a comma list of whole numbers, not {args.sizes!r}")
+        sizes = [BENCH_SIDES("--sizes", size.strip()) for size in args.sizes.split(",") if size.strip()]
+    except ConfigError:
+        _error(f"--sizes must be a comma list of sides from {BENCH_SIDES.low:,} to {BENCH_SIDES.high:,} px, "
+               f"not {args.sizes!r}")
         return EXIT_USAGE
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     rows = run_benchmark(models=models, sizes=sizes, tile=args.tile)
@@ -357,4 +389,5 @@ def _bench_engine(args: argparse.Namespace) -> int:
 
 
 def _error(message: str, stream: TextIO | None = None) -> None:
-    print(f"hdcore: error: {message}", file=stream or sys.stderr)
+    with reader_may_leave():
+        print(f"hdcore: error: {terminal_safe(message)}", file=stream or sys.stderr, flush=True)

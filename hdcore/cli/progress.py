@@ -7,6 +7,7 @@ from typing import IO, Any
 
 from ..batch import BatchItem, ItemResult
 from ..engine import ProgressEvent
+from ..text import terminal_safe
 
 
 class TqdmReporter:
@@ -30,7 +31,7 @@ class TqdmReporter:
     def progress(self, item: BatchItem, event: ProgressEvent) -> None:
         if not self.enabled or event.stage != "progress" or event.total <= 1:
             return
-        label = f"{item.source.name} [{event.provider}]"
+        label = terminal_safe(f"{item.source.name} [{event.provider}]")
         bar = self._bars.get(item.index)
         if bar is None or bar.desc != label:  # a new image, or the next tier of the same one
             self._close_bar(item.index)

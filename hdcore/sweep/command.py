@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import SCALES, Engine
 from ..errors import InvalidInput
+from ..text import terminal_safe
 from .degrade import DEGRADATIONS
 
 if TYPE_CHECKING:
@@ -65,8 +66,8 @@ def run_command(args: argparse.Namespace, engine: Engine) -> int:
     files.write_table(result.out_dir, files.LEADERBOARD_JSON, files.LEADERBOARD_CSV, _json_ready(lines),
                       LEADERBOARD_COLUMNS)
     report = write_report(result, result.out_dir)
-    print(format_table(lines))
-    print(f"\nresults, leaderboard and {report.name} in {result.out_dir}")
+    print(terminal_safe(format_table(lines)))
+    print(terminal_safe(f"\nresults, leaderboard and {report.name} in {result.out_dir}"))
     for problem in result.problems:
         _error(problem)
     if result.every_entry_failed:
@@ -122,5 +123,5 @@ def _positive(text: str) -> int:
 
 
 def _error(message: str) -> int:
-    print(f"hdcore: error: {message}", file=sys.stderr)
+    print(f"hdcore: error: {terminal_safe(message)}", file=sys.stderr)
     return EXIT_USAGE

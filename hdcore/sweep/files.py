@@ -5,13 +5,12 @@
     report.html                         the self-contained report (``report``)
     crops/<image id>/x<scale>/*.png     the same detail of the reference, the bicubic baseline and each entry
 
-Every file is written to a temporary name and renamed, so a run killed mid-write leaves the previous complete
-file. The sweep rewrites the results as rows complete (``run.WRITE_SHARE``), so a killed run loses at most
+Every file is written to a temporary name and renamed (``hdcore.files.write_atomically``: created exclusively,
+never through a symlink), so a run killed mid-write leaves the previous complete file. The sweep rewrites the results as rows complete (``run.WRITE_SHARE``), so a killed run loses at most
 the last second or so of rows.
 
-CSV cells that are text and begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
-``'``, so a spreadsheet shows them instead of running them as formulas (reference names come from users); a
-cell that already begins with ``'`` gets one more, so reading the file back (``_restore``) is exact.
+CSV cells of text go through ``hdcore.text.spreadsheet_safe`` (reference names come from users), so a spreadsheet
+shows a name beginning with ``=``, ``+``, ``-`` or ``@`` instead of running it; reading the file back is exact.
 """
 
 from __future__ import annotations
@@ -20,12 +19,13 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..errors import InvalidInput
+from ..files import write_atomically
+from ..text import csv_table, spreadsheet_restored
 from .results import COLUMNS, SweepRow
 
 RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
@@ -33,44 +33,13 @@ LEADERBOARD_JSON, LEADERBOARD_CSV = "leaderboard.json", "leaderboard.csv"
 REPORT = "report.html"
 CROPS = "crops"
 MAX_RESULTS_BYTES = 64 << 20  # a results file to resume from; 64 MiB holds ~200,000 rows
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ESCAPE = "'"
-
-
-def neutralised(value: Any) -> Any:
-    """A CSV cell that a spreadsheet will not run as a formula (numbers and None pass unchanged)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS + (ESCAPE,)):
-        return ESCAPE + value
-    return value
-
-
-def _restore(value: str) -> str:
-    return value[1:] if value.startswith(ESCAPE) and value[1:].startswith(FORMULA_STARTS + (ESCAPE,)) else value
-
-
-def csv_text(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for record in records:
-        writer.writerow({name: neutralised(record.get(name)) for name in columns})
-    return buffer.getvalue()
-
-
-def write_atomically(path: Path, text: str | bytes) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    if isinstance(text, bytes):
-        temporary.write_bytes(text)
-    else:
-        temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def write_table(out_dir: Path, json_name: str, csv_name: str, records: list[dict[str, Any]],
                 columns: Sequence[str]) -> None:
     """``records`` as a JSON list and as CSV with a header, both in ``out_dir``."""
     write_atomically(out_dir / json_name, json.dumps(records, indent=1, allow_nan=False) + "\n")
-    write_atomically(out_dir / csv_name, csv_text(records, columns))
+    write_atomically(out_dir / csv_name, csv_table(records, columns))
 
 
 def write_results(out_dir: Path, rows: Iterable[SweepRow]) -> None:
@@ -88,7 +57,7 @@ def read_results(out_dir: Path) -> list[SweepRow]:
             if path.stat().st_size > MAX_RESULTS_BYTES:
                 raise InvalidInput(f"cannot resume from {path}: larger than {MAX_RESULTS_BYTES >> 20} MiB")
             try:
-                records = parse(path.read_text(encoding="utf-8"))
+                records = parse(path.read_bytes().decode("utf-8"))  # no newline translation: a CR in a cell stays
                 return [_row(number, record) for number, record in enumerate(records, start=1)]
             except (ValueError, UnicodeDecodeError, csv.Error) as error:
                 raise InvalidInput(f"cannot resume from {path}: {error}") from error
@@ -106,7 +75,7 @@ def _parse_csv(text: str) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not set(COLUMNS) <= set(reader.fieldnames):
         raise ValueError(f"the header must name {', '.join(COLUMNS)}")
-    return [{key: _restore(value) if isinstance(value, str) else value for key, value in record.items()}
+    return [{key: spreadsheet_restored(value) if isinstance(value, str) else value for key, value in record.items()}
             for record in reader]
 
 

@@ -52,5 +52,5 @@ from .batch_page import (  # noqa: F401
     BATCH_UPLOAD_TYPES, BatchUpdate, BatchTracker, BatchOutcome, run_batch_upload, batch_rows, batch_summary,
     batch_failure_lines,
 )
-from ..batch.uploads import BATCH_MAX_IMAGES, BatchInput, batch_inputs, is_zip_name, read_zip_images, upload_limit_mb  # noqa: F401,E501
+from ..batch.uploads import BATCH_MAX_IMAGES, BatchInput, BatchLimits, batch_inputs, is_zip_name, upload_limit_mb  # noqa: F401,E501
 from ..text import human_bytes, one_line, seconds, usd  # noqa: F401  (the pages format with these)

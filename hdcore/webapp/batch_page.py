@@ -7,26 +7,20 @@ import dataclasses
 import io
 import tempfile
 import threading
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
-
 
 from .. import batch as batch_lib
 from ..config import Config
 from ..engine import Engine, ProgressEvent
 from ..errors import Cancelled
-from ..text import one_line
-from ..batch.uploads import BATCH_MAX_IMAGES, BatchInput, batch_inputs, is_zip_name, read_zip_images, upload_limit_mb  # noqa: F401
-from .common import (
-    UPLOAD_TYPES, Headline, error_message,
-    finite, redact, scrubbed, short_label,
-)
-from ..text import usd
-
+from ..text import one_line, usd
+from .common import UPLOAD_TYPES, Headline, error_message, finite, redact, short_label
 
 BATCH_UPLOAD_TYPES = (*UPLOAD_TYPES, "zip")
+
+
 @dataclass(frozen=True)
 class BatchUpdate:
     """What one report of a running batch changes: the batch's bar, and one image's bar."""
@@ -100,8 +94,6 @@ class BatchTracker:
             raise self.interrupted
 
 
-
-
 @dataclass
 class BatchOutcome:
     """A finished batch: per-image results (paths relative to the batch, never the server's folders), the zip of
@@ -136,59 +128,70 @@ def run_batch_upload(
     """Every input through ``batch.run_batch`` (remote tiers in parallel up to their limit, the local tier within
     its job gate; one failing image is its result, the others go on), then ``batch.write_zip`` into memory.
 
-    The inputs are written to a private temporary folder that is gone when this returns; what comes back names
-    each image as it was uploaded.
+    The inputs are written to a private temporary folder, gone when this returns, under names made of their
+    index only ("in/0007"), so that no name from outside ever reaches the file system; what comes back names
+    each image as it was uploaded, and no message names the folder.
     """
     outcome = BatchOutcome(scale=settings.scale)
     with tempfile.TemporaryDirectory(prefix="hdcore-batch-") as work:
-        inbox, outbox = Path(work, "in"), Path(work, "out")
-        found = []
-        for one in inputs:
-            path = inbox / one.name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(one.data)
-            found.append(batch_lib.FoundInput(path, Path(one.name).parent))
+        items, names = _stored_items(inputs, Path(work), settings, outcome.problems)
         try:
-            items, problems = batch_lib.plan_items(found, settings.scale, settings.format, out_dir=outbox)
-            outcome.problems += [_relative(p, work) for p in problems]
             results = batch_lib.run_batch(items, engine, settings, reporter, cancel)
         except Cancelled:
             raise
         except Exception as error:  # a mistake shared by every image (unknown tier or model): one message
-            outcome.error = error_message(error, engine.config)
+            outcome.error = _relative(error_message(error, engine.config), work)
             return outcome
-        outcome.results = [_as_uploaded(result, inbox, work, engine.config) for result in results]
+        outcome.results = [_as_uploaded(result, names[result.item.index], work, engine.config) for result in results]
         buffer = io.BytesIO()
         batch_lib.write_zip(outcome.results, buffer)
-        outcome.zip_data = _relabelled_zip(buffer.getvalue(), work)
+        outcome.zip_data = buffer.getvalue()
     return outcome
 
 
+def _stored_items(inputs: Sequence[batch_lib.BatchInput], work: Path, settings: Any, problems: list[str]
+                  ) -> tuple[list[batch_lib.BatchItem], dict[int, str]]:  # fmt: skip
+    """Each input written to ``work``/in/<index>, with its output at ``work``/out/<index><suffix> and its name in
+    the zip; an input that cannot be written (a full disk) is a problem, and the others go on."""
+    suffix = batch_lib.output_suffix(settings.format)
+    (work / "in").mkdir()
+    (work / "out").mkdir()
+    items, names = [], {}
+    for index, one in enumerate(inputs):
+        folder, _, file = one.name.rpartition("/")
+        archive_name = (folder + "/" if folder else "") + batch_lib.output_name(file, settings.scale, suffix)
+        item = batch_lib.BatchItem(index, work / "in" / f"{index:04d}", work / "out" / f"{index:04d}{suffix}",
+                                   archive_name)  # fmt: skip
+        try:
+            item.source.write_bytes(one.data)
+        except OSError as error:
+            problems.append(f"{one.name}: cannot be stored for the batch ({error.strerror or type(error).__name__})")
+            continue
+        items.append(item)
+        names[index] = one.name
+    return items, names
+
+
 def _relative(text: str, work: str) -> str:
-    """``text`` without the temporary folder: "/tmp/hdcore-batch-x/in/a.png" -> "a.png"."""
+    """``text`` without the temporary folder: "/tmp/hdcore-batch-x/in/0001" -> "0001"."""
     for folder in (str(Path(work, "in")), str(Path(work, "out")), work):
         text = text.replace(folder + "/", "").replace(folder, "")
     return text
 
 
-def _as_uploaded(result: Any, inbox: Path, work: str, config: Config) -> Any:
-    source = result.item.source.relative_to(inbox)
-    item = dataclasses.replace(result.item, source=source)
-    attempts = scrubbed(result.attempts, config)
-    error = redact(_relative(one_line(result.error), work), config)
-    return dataclasses.replace(result, item=item, error=error, attempts=attempts)
+def _as_uploaded(result: Any, name: str, work: str, config: Config) -> Any:
+    """``result`` naming its image as uploaded: in its item, error, attempts' reasons and record."""
+    stored = str(result.item.source)
 
+    def cleaned(text: str) -> str:
+        return redact(_relative(one_line(text).replace(stored, name), work), config)
 
-def _relabelled_zip(data: bytes, work: str) -> bytes:
-    """The zip with attempts.csv's output column naming each file as it is in the zip, not where it was written."""
-    source, target = io.BytesIO(data), io.BytesIO()
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
-        for info in original.infolist():
-            content = original.read(info)
-            if info.filename == "attempts.csv":
-                content = _relative(content.decode("utf-8"), work).encode("utf-8")
-            copy.writestr(info, content, compress_type=info.compress_type)
-    return target.getvalue()
+    attempts = [dataclasses.replace(a, reason=cleaned(a.reason)) if a.reason else a for a in result.attempts]
+    record = {**result.record, "input": name, "output": result.item.archive_name if result.output else ""}
+    if "error" in record:
+        record["error"] = cleaned(str(record["error"]))
+    item = dataclasses.replace(result.item, source=Path(name))
+    return dataclasses.replace(result, item=item, error=cleaned(result.error), attempts=attempts, record=record)
 
 
 def batch_rows(outcome: BatchOutcome) -> list[dict[str, Any]]:

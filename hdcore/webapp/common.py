@@ -7,11 +7,13 @@ import dataclasses
 import functools
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from .. import health
 from ..attempts import Attempt
+from ..batch.names import fitted
 from ..config import Config, known_settings
 from ..engine import SCALES, Engine
 from ..errors import HDCoreError
@@ -220,11 +222,24 @@ class Headline:
     help: str = ""
 
 
+# Streamlit's renderer (1.67) rewrites the text it has parsed, after backslash escapes are gone: GFM's autolink
+# literal makes "http://…", "www.…" and "a@b.c" links, ":streamlit:" the logo image, ":name:" an emoji. An
+# invisible WORD JOINER after a ":" or "@" that touches the next character, and inside "www.", breaks those
+# patterns without changing what people read ("name: reason" keeps its plain ": ").
+WORD_JOINER = "\u2060"
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_TEXT_LINKS = re.compile(r"(\\[:@])(?=\S)|(w)(?=ww\\?\.)", re.IGNORECASE)
+
+
 def md_escape(text: str) -> str:
-    """Text safe inside Streamlit markdown: no emphasis, links, HTML or $…$ maths from a user or a server."""
-    for char in "\\`*[]<>$~|":
-        text = text.replace(char, "\\" + char)
-    return text
+    """Text shown exactly as it is inside Streamlit markdown (st.error, st.warning, captions, labels): no emphasis,
+    link, image, HTML, icon, colour, emoji or $…$ maths from a user or a server.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark makes each of them a literal), and the
+    text-level rewrites above are broken with a word joiner.
+    """
+    escaped = "".join("\\" + c if c in _ASCII_PUNCTUATION else c for c in str(text))
+    return _TEXT_LINKS.sub(lambda match: (match.group(1) or match.group(2)) + WORD_JOINER, escaped)
 
 
 def finite(value: float | None, digits: int) -> float | None:
@@ -242,4 +257,4 @@ def download_name(source_name: str, scale: int, output_format: str) -> str:
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "image"
     extension = {"jpeg": "jpg"}.get(output_format, output_format)
-    return f"{stem}_x{scale}.{extension}"
+    return fitted(stem, f".{extension}", f"_x{scale}")  # the uploader's name may be of any length

@@ -239,7 +239,7 @@ def failure_lines(attempts: Sequence[Attempt]) -> list[str]:
 def failure_markdown(outcome: RunOutcome) -> str:
     """The st.error body: the title, then each tier's reason as a list (or the one-line reason)."""
     if not outcome.failed_attempts:
-        return outcome.error
+        return md_escape(outcome.error)
     items = "\n".join(f"- **{short_label(a.provider)}**: {md_escape(a.reason or a.outcome)}" for a in outcome.failed_attempts)
     return f"**Every tier failed.**\n\n{items}"
 

@@ -17,6 +17,7 @@ from hdcore.engine.breaker import process_breakers
 
 from hdcore.providers.local import local_gate
 from tests.conftest import photo, png_bytes
+from tests.webapp.streamlit_markdown import rendered
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 HF_SENTINEL = "hf_SENTINEL_token_that_must_never_show_4242"
@@ -68,12 +69,17 @@ def metrics(app: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in app.metric}
 
 
+def shown(element) -> str:
+    """What a person reads of a markdown element (st.error, st.caption...): its text as the page renders it."""
+    return rendered(element.value).text
+
+
 def markdown_texts(app: AppTest) -> list[str]:
-    return [element.value for element in app.markdown]
+    return [shown(element) for element in app.markdown]
 
 
 def status_labels(app: AppTest) -> list[str]:
-    return [block.label for block in app.get("status")]
+    return [rendered(block.label).text for block in app.get("status")]
 
 
 def walk(node):
@@ -110,8 +116,8 @@ def test_page_asks_for_an_upload_first():
     assert providers.label == "Provider" and providers.options[0].startswith("Auto (")
     assert "Hugging Face — not configured" in providers.options  # shown, not hidden
     assert app.button[0].label == "Enhance" and app.button[0].disabled
-    sidebar = " ".join(element.value for element in app.sidebar.markdown)
-    assert "HUGGINGFACE_TOKEN" in sidebar and "✓ **Local**" in sidebar
+    sidebar = " ".join(shown(element) for element in app.sidebar.markdown)
+    assert "HUGGINGFACE_TOKEN" in sidebar and "✓ Local" in sidebar
 
 
 @pytest.mark.parametrize("provider, expected", [("lanczos", "Lanczos"), ("auto", "Local")])
@@ -170,7 +176,7 @@ def test_forcing_an_unconfigured_tier_lists_its_reason():
     enhance(app)
     [error] = app.error
     assert error.value.startswith("**Every tier failed.**")
-    assert "- **Hugging Face**: not configured (set HUGGINGFACE_TOKEN)" in error.value
+    assert shown(error) == "Every tier failed.\nHugging Face: not configured (set HUGGINGFACE_TOKEN)"
     [row] = attempts_rows(app)
     assert row["Provider"] == "Hugging Face" and row["Outcome"] == "skipped"
     assert any(label == "Every tier failed" for label in status_labels(app))
@@ -195,7 +201,7 @@ def test_bad_upload_gets_a_one_line_error():
     app = started_app()
     upload(app, "notes.png", b"this is plain text, not a picture", "image/png")
     assert len(app.error) == 1
-    message = app.error[0].value
+    message = shown(app.error[0])
     assert message.startswith("notes.png: ") and "text" in message and "\n" not in message
     assert app.button[0].disabled  # nothing to run
     assert not app.get("iframe") and not app.get("status")
@@ -205,7 +211,7 @@ def test_truncated_image_gets_a_one_line_error():
     app = started_app()
     upload(app, "cut.png", png_bytes(photo((32, 24)))[:200])
     [error] = app.error
-    assert "\n" not in error.value and "truncated" in error.value.lower()
+    assert "\n" not in error.value and "truncated" in shown(error).lower()
 
 
 def test_bad_settings_are_a_message_not_a_crash(monkeypatch):
@@ -213,7 +219,7 @@ def test_bad_settings_are_a_message_not_a_crash(monkeypatch):
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
     assert not app.exception
-    assert app.error[0].value.startswith("The configuration cannot be used: HDCORE_LOCAL_PRESET")
+    assert shown(app.error[0]).startswith("The configuration cannot be used: HDCORE_LOCAL_PRESET")
 
 
 # ------------------------------------------------------------------------------------------ concurrency
@@ -305,20 +311,20 @@ def test_an_unwritable_history_still_delivers_the_image(monkeypatch, tmp_path):
     choose(app, "Provider", "lanczos")
     enhance(app)
     [warning] = app.warning
-    assert warning.value.startswith("This run was not saved to the history: cannot open history")
+    assert shown(warning).startswith("This run was not saved to the history: cannot open history")
     assert app.get("download_button") and metrics(app)["Output"] == "128 × 96"
     app.switch_page("pages/history.py")
     app.run()
-    assert not app.exception and app.warning[0].value.startswith("The history cannot be read")
+    assert not app.exception and shown(app.warning[0]).startswith("The history cannot be read")
 
 
 def test_enhance_page_explains_the_auto_order(monkeypatch):
     monkeypatch.setenv("HDCORE_ORDER_MODE", "adaptive")
     app = started_app()
-    captions = [caption.value for caption in app.caption]
+    captions = [shown(caption) for caption in app.caption]
     assert any("Adaptive order: Hugging Face → fal → Replicate → HF Space → Local" in text for text in captions)
     choose(app, "Provider", "lanczos")
-    assert not any("Adaptive order" in caption.value for caption in app.caption)  # a forced tier has no order
+    assert not any("Adaptive order" in shown(caption) for caption in app.caption)  # a forced tier has no order
 
 
 def test_health_page_is_in_the_navigation():
@@ -410,12 +416,12 @@ def test_auto_model_says_why_and_quality_is_shown():
     app.radio[0].set_value(2)
     enhance(app)
     [info] = app.info
-    assert info.value.startswith("auto model: ") and "(" in info.value  # the model and why it was picked
+    assert shown(info).startswith("auto model: ") and "(" in shown(info)  # the model and why it was picked
     assert not app.warning and not app.error
     figures = metrics(app)
     assert figures["LR-PSNR"].endswith(" dB") and float(figures["LR-PSNR"].split()[0]) > 20
     assert 0 < float(figures["LR-SSIM"]) <= 1 and float(figures["Sharpness"]) > 0
-    captions = " ".join(caption.value for caption in app.caption)
+    captions = " ".join(shown(caption) for caption in app.caption)
     assert "auto model" not in captions  # shown once, as the info, not among the notes
 
 
@@ -500,7 +506,7 @@ def test_batch_page_enhances_many_files_and_reports_the_broken_one():
     figures = metrics(app)
     assert (figures["Images"], figures["Enhanced"], figures["Failed"]) == ("3", "2", "1")
     [error] = app.error
-    assert error.value.startswith("broken.png: ") and "\n" not in error.value
+    assert shown(error).startswith("broken.png: ") and "\n" not in error.value
     rows = app.dataframe[0].value.to_dict("records")
     assert [(row["Image"], row["Status"]) for row in rows] == [("one.png", "ok"), ("broken.png", "failed"),
                                                                 ("two.png", "ok")]  # fmt: skip
@@ -529,8 +535,9 @@ def test_batch_page_reads_a_zip_and_says_what_it_left_out():
     app.button[0].click()
     app.run()
     assert not app.exception, app.exception
-    warnings = [warning.value for warning in app.warning]
+    warnings = [shown(warning) for warning in app.warning]
     assert "shots.zip: readme.txt left out (not an image)" in warnings
     assert any(w.startswith("bad.zip: not a readable zip file") for w in warnings)
     assert metrics(app)["Enhanced"] == "1"
     assert app.dataframe[0].value.to_dict("records")[0]["Image"] == "shots/a.png"
+

@@ -297,3 +297,21 @@ def test_qa_and_batch_pages(page: Page, app_url: str, tmp_path: Path):
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, "batch.png")
     assert only_local(page.requests, app_url) == []
+
+
+def test_a_hostile_file_name_is_shown_as_text_not_as_a_link_or_an_image(page: Page, app_url: str, tmp_path: Path):
+    """The real renderer: a name written as markdown, HTML, an icon, maths, a bare URL and an address shows as
+    exactly its characters; no link, no image, and the page never asks the hosts the name points at."""
+    name = ("![x](http://127.0.0.1:9/x.png) [click](http://evil.example) <img src=http://127.0.0.1:9/y.png> "
+            ":material/home: :streamlit: $x^2$ _u_ www.evil.example admin@evil.example.png")  # fmt: skip
+    open_app(page, app_url)
+    page.locator('input[type="file"]').set_input_files(
+        files=[{"name": name, "mimeType": "image/png", "buffer": b"not a picture at all"}]
+    )
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="not an image")
+    expect(alert).to_be_visible()
+    assert alert.locator("a, img, svg, span[data-testid='stIconMaterial'], .katex").count() == 0
+    text = alert.inner_text().replace("\u2060", "")
+    assert text.startswith(name + ": "), text
+    page.wait_for_timeout(500)  # time for any image the page might (wrongly) have asked for
+    assert only_local(page.requests, app_url) == []

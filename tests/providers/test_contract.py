@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hdcore import Engine
-from hdcore.config import Config, Secret, Setting
+from hdcore.config import Config, Secret, Setting, secret, url
 from hdcore.errors import Cancelled, InvalidInput, ProviderError, ProviderTimeout
 from hdcore.providers import PROVIDER_IDS, default_registry, provider_class
 from hdcore.providers.base import UpscaleRequest
@@ -33,9 +33,9 @@ def unreachable_config(provider_id: str) -> Config:
     info = provider_class(provider_id).info
     raw: dict[str, str] = {}
     for setting in info.settings:
-        if setting.parse.__name__ == "secret":
+        if setting.parse is secret:
             raw[setting.variable] = SENTINEL
-        elif setting.parse.__name__ == "url" or setting.variable == "HDCORE_SPACE":
+        elif setting.parse is url or setting.variable == "HDCORE_SPACE":
             raw[setting.variable] = f"http://127.0.0.1:{closed_port()}"
     return Config(timeouts={provider_id: 5.0}).with_settings(raw)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from hdcore.sweep.imresize import imresize, to_uint8
 from hdcore.sweep.niqe_fit import sample_photo
 from hdcore.sweep.results import COLUMNS, SweepResult, SweepRow
 from hdcore.sweep.run import SweepProgress, run_sweep
+from hdcore.text import csv_table, spreadsheet_safe
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = ["lanczos", "local:waifu2x-photo"]
@@ -180,10 +182,21 @@ def test_resume_tries_failed_rows_again_and_reads_a_csv_when_there_is_no_json(re
     run_sweep([references], ["lanczos"], (2,), out_dir=tmp_path, engine=engine)
     records = json.loads((tmp_path / files.RESULTS_JSON).read_text())
     records[1] = {**records[1], "outcome": "timeout", "reason": "no answer", "psnr_y": None}
-    (tmp_path / files.RESULTS_CSV).write_text(files.csv_text(records, COLUMNS))
+    (tmp_path / files.RESULTS_CSV).write_text(csv_table(records, COLUMNS))
     (tmp_path / files.RESULTS_JSON).unlink()
     resumed = run_sweep([references], ["lanczos"], (2,), out_dir=tmp_path, resume=True, engine=engine)
     assert resumed.reused == 3 and resumed.failures == 0 and resumed.rows[1].psnr_y is not None
+
+
+def test_a_symlink_planted_at_a_temporary_name_is_never_written_through(references, engine, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (files.RESULTS_JSON, files.RESULTS_CSV, files.REPORT):
+        (out / f".{name}.partial").symlink_to(victim)
+    run_sweep([references / "astronaut.png"], ["lanczos"], (2,), out_dir=out, engine=engine)
+    assert victim.read_text() == "precious" and json.loads((out / files.RESULTS_JSON).read_text())
 
 
 def test_resuming_from_a_file_that_is_not_a_sweeps_results_is_a_clear_error(references, engine, tmp_path):
@@ -194,17 +207,18 @@ def test_resuming_from_a_file_that_is_not_a_sweeps_results_is_a_clear_error(refe
 
 def test_csv_cells_that_would_run_as_formulas_are_neutralised_and_read_back_exactly(engine, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative names: the cell begins with the file's own name
-    names = ["=HYPERLINK(1).png", "+1.png", "-2.png", "@SUM.png", "'quoted.png", "plain.png"]
+    names = ["=HYPERLINK(1).png", "+1.png", "-2.png", "@SUM.png", "'quoted.png", "plain\rname.png"]
     for name in names:
         Image.fromarray(sample_photo("chelsea")[:64, :64]).save(tmp_path / name)
     run_sweep(names, ["lanczos"], (2,), out_dir="out", engine=engine)
-    rows = list(csv.reader((tmp_path / "out" / files.RESULTS_CSV).read_text().splitlines()))[1:]
+    text = (tmp_path / "out" / files.RESULTS_CSV).read_bytes().decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
     assert [row[0] for row in rows[::2]] == ["'=HYPERLINK(1).png", "'+1.png", "'-2.png", "'@SUM.png", "''quoted.png",
-                                            "plain.png"]
+                                            "plain\rname.png"]  # a CR inside a name is quoted: one row still
     assert all(cell == "" or not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
     (tmp_path / "out" / files.RESULTS_JSON).unlink()
     assert [row.image for row in files.read_results(tmp_path / "out")][::2] == names  # from the CSV, exactly
-    assert files.neutralised(-2.5) == -2.5 and files.neutralised(None) is None  # numbers are not text
+    assert spreadsheet_safe(-2.5) == -2.5 and spreadsheet_safe(None) is None  # numbers are not text
 
 
 def test_references_that_cannot_be_used_are_reported_and_the_others_go_on(references, engine, tmp_path):

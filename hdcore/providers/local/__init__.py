@@ -38,7 +38,8 @@ LOCAL_PRESETS = tuple(PRESETS)
 LOCAL_DEVICES = ("auto", "cpu", "gpu")
 
 PRESET = Setting("HDCORE_LOCAL_PRESET", choice(*LOCAL_PRESETS), "fast", "the model used when none is chosen")
-TILE = Setting("HDCORE_LOCAL_TILE", whole(0, 4096), 0, "tile size in input pixels; 0 = each model's automatic size")
+MAX_TILE = 4096  # input pixels a side: a 4096 px tile of a 4x model is a 16384 px, 3 GB float32 output tile
+TILE = Setting("HDCORE_LOCAL_TILE", whole(0, MAX_TILE), 0, "tile size in input pixels; 0 = each model's automatic size")
 THREADS = Setting("HDCORE_LOCAL_THREADS", whole(0, 1024), 0, "CPU threads; 0 = every core")
 DEVICE = Setting("HDCORE_LOCAL_DEVICE", choice(*LOCAL_DEVICES), "auto", "auto, cpu or gpu (Vulkan)")
 JOBS = Setting("HDCORE_LOCAL_JOBS", whole(1, 64), 1, "local upscales at once per process; more wait in line")
@@ -191,9 +192,12 @@ class LocalProvider(Provider):
         """Tile size in input pixels; 0 = the model's automatic size."""
         if value is None:
             return self.config.get(TILE)
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-            raise InvalidInput(f"local option tile must be a whole number >= 0 (0 = automatic), not {value!r}")
-        return int(value)
+        text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+        if not (text.isdigit() and len(text) <= len(str(MAX_TILE)) and int(text) <= MAX_TILE):
+            shown = repr(value if len(repr(value)) <= 20 else f"{str(value)[:20]}…")
+            raise InvalidInput(f"local option tile must be a whole number from 0 to {MAX_TILE:,} (0 = automatic), "
+                               f"not {shown}")  # fmt: skip
+        return int(text)
 
     def _load(self, spec: LocalModelSpec, passes: tuple[int, ...], denoise: int) -> list[ncnn_runtime.LoadedNet]:
         try:

@@ -4,7 +4,6 @@ prediction as the API answers it."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -18,6 +17,7 @@ import httpx
 import replicate
 from replicate.client import RetryTransport
 
+from ...config import json_value
 from ...errors import ConfigError
 
 DELIVERY_DOMAIN = "replicate.delivery"
@@ -183,10 +183,7 @@ class PredictionState:
 def model_aliases(variable: str, raw: str) -> dict[str, str]:
     """``HDCORE_REPLICATE_MODEL_ALIASES``: a JSON object of old ``owner/name`` to new ``owner/name``."""
     message = f'{variable} must be a JSON object of model names, such as {{"old-owner/model": "new-owner/model"}}'
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise ConfigError(message) from None
+    value = json_value(raw)  # None for anything that is no JSON, nesting past the parser's limit included
     if not isinstance(value, dict) or not all(
         isinstance(key, str) and isinstance(new, str) and MODEL_NAME.fullmatch(key) and MODEL_NAME.fullmatch(new)
         for key, new in value.items()

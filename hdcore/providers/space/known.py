@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...config import shown_value
 from ...errors import ConfigError
 
 MIN_EFFECTIVE_UPSCALE = 1.0  # below this the Space's answer holds less detail than the original
@@ -98,5 +99,5 @@ def width_or_none(variable: str, raw: str) -> int:
     except ValueError:
         width = 0
     if not 16 <= width <= 65_536:
-        raise ConfigError(f"{variable} must be a width in pixels from 16 to 65536, or none, not {raw!r}")
+        raise ConfigError(f"{variable} must be a width in pixels from 16 to 65536, or none, not {shown_value(raw)}")
     return width

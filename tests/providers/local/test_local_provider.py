@@ -299,6 +299,8 @@ def test_se_models_without_shared_averages_would_show_seams():
     ("waifu2x-photo", {"denoise": 1.5}, "denoise must be one of"),
     ("waifu2x-photo", {"tile": -4}, "tile must be a whole number"),
     ("waifu2x-photo", {"tile": "big"}, "tile must be a whole number"),
+    ("waifu2x-photo", {"tile": 4097}, r"tile must be a whole number from 0 to 4,096 \(0 = automatic\), not 4097$"),
+    ("waifu2x-photo", {"tile": "9" * 5000}, r"tile must be a whole number from 0 to 4,096 \(0 = automatic\), not '9+…'$"),
     (None, {"preset": "turbo"}, "valid: fast, best"),
 ])
 def test_bad_options_are_invalid_input_with_the_valid_choices(provider, model, options, message):
