@@ -12,13 +12,14 @@ from .inputs import (
 )  # fmt: skip
 from .outputs import CSV_COLUMNS, attempts_csv, write_output, write_zip
 from .run import (
-    EXIT_ALL_FAILED, EXIT_BAD_INPUT, EXIT_OK, BatchReporter, BatchSettings, ItemResult, exit_code, pool_size, run_batch,
+    EXIT_ALL_FAILED, EXIT_BAD_INPUT, EXIT_OK, BatchReporter, BatchSettings, ItemResult, check_settings, exit_code,
+    pool_size, process_item, run_batch,
 )  # fmt: skip
 from .uploads import BatchInput, batch_inputs, is_zip_name, read_zip_images, upload_limit_mb
 
 __all__ = [
     "BatchInput", "BatchItem", "BatchReporter", "BatchSettings", "CSV_COLUMNS", "EXIT_ALL_FAILED", "EXIT_BAD_INPUT",
     "EXIT_OK", "FoundInput", "IMAGE_SUFFIXES", "ItemResult", "SUFFIXES", "attempts_csv", "batch_inputs",
-    "existing_output", "exit_code", "expand_inputs", "is_zip_name", "output_suffix", "plan_items", "pool_size",
-    "read_zip_images", "run_batch", "upload_limit_mb", "write_output", "write_zip",
+    "check_settings", "existing_output", "exit_code", "expand_inputs", "is_zip_name", "output_suffix", "plan_items",
+    "pool_size", "process_item", "read_zip_images", "run_batch", "upload_limit_mb", "write_output", "write_zip",
 ]  # fmt: skip

@@ -18,6 +18,7 @@ from ..config import Config
 from ..engine import SCALES, Engine, ProgressEvent
 from ..errors import HDCoreError
 from ..configured import configured_engine
+from ..distributed.cluster import add_ray_arguments, ray_settings
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
 from ..sweep import command as sweep_command
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     upscale.add_argument("--jobs", type=_positive, metavar="N",
                          help="images at once per remote tier (default hf 2, replicate 4, space 1)")
     upscale.add_argument("--zip", metavar="FILE", help="also pack the outputs and attempts.csv into this zip")
+    add_ray_arguments(upscale)
     upscale.set_defaults(run=_upscale)
 
     qa = commands.add_parser("qa", help="one image through several providers/models, side by side")
@@ -133,6 +135,7 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
         _error("--quality must be between 1 and 100")
         return EXIT_USAGE
     engine.plan(args.provider, args.fallback)  # an unknown provider is a usage error before any work
+    cluster = ray_settings(args)  # --ray without Ray installed: a usage error, before any work too
     found, problems = batch.expand_inputs(args.inputs, args.recursive)
     if args.output and (len(args.inputs) > 1 or len(found) > 1):
         _error("-o/--output takes one input; use --out-dir for several")
@@ -142,7 +145,10 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
         _error(problem)
     cancel = threading.Event()
     try:
-        results = batch.run_batch(items, engine, _batch_settings(args), _CliReporter(args, len(items)), cancel)
+        if cluster is not None:
+            results = _upscale_on_ray(items, engine, _batch_settings(args), cluster, _CliReporter(args, len(items)))
+        else:
+            results = batch.run_batch(items, engine, _batch_settings(args), _CliReporter(args, len(items)), cancel)
     except KeyboardInterrupt:
         cancel.set()  # running tiers stop at once instead of finishing their image
         raise
@@ -150,6 +156,15 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
     if args.zip:
         worst = max(worst, _write_zip(results, args.zip))
     return worst
+
+
+def _upscale_on_ray(items: list[batch.BatchItem], engine: Engine, settings: batch.BatchSettings, cluster: Any,
+                    reporter: _CliReporter) -> list[batch.ItemResult]:  # fmt: skip
+    """The batch on a pool of Ray workers, each with an engine of these settings (``hdcore.distributed``)."""
+    from ..distributed import RayPool, run_batch_on_ray
+
+    batch.check_settings(engine, settings)  # a model no tier serves: refused before a cluster starts
+    return run_batch_on_ray(items, settings, RayPool.for_config(cluster, engine.config), reporter)
 
 
 def _batch_settings(args: argparse.Namespace) -> batch.BatchSettings:

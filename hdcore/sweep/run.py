@@ -241,8 +241,7 @@ def sweep_reference(engine: Engine, plan: SweepPlan, job: ReferenceJob, sink: Sw
     """
     name = str(job.path)
     if job.fully_kept(plan):
-        for key in plan.keys(name):
-            sink.row(job.kept[key], reused=True)
+        replay_kept(plan, job, sink)
         return []
     try:
         reference = load_reference(job.path, engine.config.max_input_pixels)
@@ -262,6 +261,12 @@ def sweep_reference(engine: Engine, plan: SweepPlan, job: ReferenceJob, sink: Sw
             low_res = degrade(truth, scale, plan.degradation, plan.seed)
             _sweep_case(engine, plan, Case(name, scale, plan.label, truth, low_res), job.kept, sink)
     return problems
+
+
+def replay_kept(plan: SweepPlan, job: ReferenceJob, sink: SweepSink) -> None:
+    """Hand on the rows of a reference that a previous run already has in full, as reused."""
+    for key in plan.keys(str(job.path)):
+        sink.row(job.kept[key], reused=True)
 
 
 def _sweep_case(engine: Engine, plan: SweepPlan, case: Case, kept: Mapping[Key, SweepRow], sink: SweepSink) -> None:

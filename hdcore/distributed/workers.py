@@ -1,0 +1,98 @@
+"""The worker pool: Ray Data's actor pool, where each actor builds one Engine and keeps it for every job it
+is given, so the local tier's models load once per worker.
+
+    RayPool        the cluster (RaySettings), how each worker builds its engine, where the spend ledger lives
+    WorkerEngine   the default: the driver's settings, the local tier sized to the worker's CPUs, the
+                   cluster's gates and ledger
+    run_on_pool    jobs in, (index, answer) out as each job completes, in whatever order they complete
+
+Jobs and answers travel as pickles: between this job's own processes, as Ray itself carries every task.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from ..config import Config
+from ..engine import Engine
+from ..engine.budget import SpendLedger
+from ..engine.gates import Gates
+from .cluster import RaySettings, Shared, connected, pool_size, start_shared
+from .gates import ClusterGates
+from .ledger import ClusterLedger, LedgerSource
+
+EngineFactory = Callable[[Gates, SpendLedger], Engine]  # the cluster's gates and ledger -> a worker's engine
+
+
+@dataclass(frozen=True)
+class WorkerEngine:
+    """The engine each worker builds: the driver's ``config`` (tokens included: the workers call the tiers),
+    the local tier running ``threads`` threads unless HDCORE_LOCAL_THREADS says otherwise, and the adaptive
+    order when the history is a PostgreSQL database the workers can read (a SQLite file is one machine's)."""
+
+    config: Config
+    threads: int = 1
+
+    def __call__(self, gates: Gates, ledger: SpendLedger) -> Engine:
+        from ..health import planner_for
+        from ..providers.local import THREADS
+        from ..store import open_store
+
+        config = self.config
+        if THREADS.variable not in config.values:  # ncnn would use every core of the node, not this worker's
+            config = config.with_changes(values={**config.values, THREADS.variable: self.threads})
+        store = open_store(config) if config.database_url else None
+        return Engine(config, planner=planner_for(config, store), gates=gates, ledger=ledger)
+
+
+@dataclass(frozen=True)
+class RayPool:
+    """Everything a job on the cluster needs besides its own work. Build it with ``for_config`` unless a test
+    supplies its own engines."""
+
+    settings: RaySettings
+    make_engine: EngineFactory
+    ledger: LedgerSource = field(default_factory=LedgerSource)
+
+    @classmethod
+    def for_config(cls, settings: RaySettings, config: Config, env: Mapping[str, str] | None = None) -> RayPool:
+        """Workers with ``config``'s engine, and today's spend in the history this machine keeps, if any
+        (``configured.history_store``: what the in-process engine would use)."""
+        from ..configured import history_store
+
+        keeps_history = history_store(config, env) is not None
+        return cls(settings, WorkerEngine(config, settings.local_threads),
+                   LedgerSource(config if keeps_history else None))  # fmt: skip
+
+
+class PoolWorker:
+    """One actor of the pool: its engine, built once, and the work it does on each job (``work(engine, job)``)."""
+
+    def __init__(self, make_engine: EngineFactory, shared: Shared, work: Callable[[Engine, Any], Any]):
+        self.engine = make_engine(ClusterGates(shared.gates), ClusterLedger(shared.ledger))
+        self.work = work
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        answer = self.work(self.engine, pickle.loads(row["job"]))
+        return {"index": row["index"], "answer": pickle.dumps(answer)}
+
+
+def run_on_pool(pool: RayPool, jobs: Sequence[Any], work: Callable[[Engine, Any], Any]) -> Iterator[tuple[int, Any]]:
+    """``work(engine, job)`` for every job on the pool's workers; yields (the job's index, its answer) as each
+    completes. Stopping the iteration (an exception in the caller) stops the pool."""
+    if not jobs:
+        return
+    with connected(pool.settings) as ray:
+        shared = start_shared(ray, pool.settings, pool.ledger)
+        size = pool_size(ray, pool.settings, len(jobs))
+        rows = [{"index": index, "job": pickle.dumps(job)} for index, job in enumerate(jobs)]
+        # One job per block: Ray Data hands a block to one actor, so bigger blocks would serialise the jobs in it.
+        dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+        answers = dataset.map(
+            PoolWorker, fn_constructor_args=(pool.make_engine, shared, work), num_cpus=pool.settings.worker_cpus,
+            compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+        )  # fmt: skip
+        for row in answers.iter_rows():
+            yield int(row["index"]), pickle.loads(row["answer"])
