@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..engine import Engine
 from ..sweep.results import SweepRow
+from ..text import one_line
 from ..sweep.run import ReferenceJob, SweepPlan, SweepSink, replay_kept, sweep_reference
 from .workers import RayPool, run_on_pool
 
@@ -64,7 +65,10 @@ class RaySweep:
 
 
 def _sweep_job(plan: SweepPlan, engine: Engine, job: ReferenceJob) -> Collected:
-    """What a worker does with one reference."""
+    """What a worker does with one reference; a bug on one reference is its problem, the others go on."""
     collected = Collected()
-    collected.problems = sweep_reference(engine, plan, job, collected)
+    try:
+        collected.problems = sweep_reference(engine, plan, job, collected)
+    except Exception as error:
+        collected.problems = [f"{job.path}: unexpected {type(error).__name__}: {one_line(str(error))[:200]}"]
     return collected

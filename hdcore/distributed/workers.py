@@ -19,6 +19,8 @@ from ..config import Config
 from ..engine import Engine
 from ..engine.budget import SpendLedger
 from ..engine.gates import Gates
+from ..errors import ClusterError
+from ..text import one_line
 from .cluster import RaySettings, Shared, connected, pool_size, start_shared
 from .gates import ClusterGates
 from .ledger import ClusterLedger, LedgerSource
@@ -71,12 +73,33 @@ class PoolWorker:
     """One actor of the pool: its engine, built once, and the work it does on each job (``work(engine, job)``)."""
 
     def __init__(self, make_engine: EngineFactory, shared: Shared, work: Callable[[Engine, Any], Any]):
-        self.engine = make_engine(ClusterGates(shared.gates), ClusterLedger(shared.ledger))
         self.work = work
+        self.engine: Engine | None = None
+        self.broken = ""  # why there is no engine: every job is answered with it (Ray would only say "failed")
+        try:
+            self.engine = make_engine(ClusterGates(shared.gates), ClusterLedger(shared.ledger))
+        except Exception as error:
+            self.broken = f"cannot build its engine: {_described(error)}"
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        answer = self.work(self.engine, pickle.loads(row["job"]))
+        answer: Any = _Failed(self.broken)
+        if self.engine is not None:
+            try:
+                answer = self.work(self.engine, pickle.loads(row["job"]))
+            except Exception as error:  # a bug: Ray would bury it in its own traceback; the driver says it in a line
+                answer = _Failed(f"unexpected {_described(error)}")
         return {"index": row["index"], "answer": pickle.dumps(answer)}
+
+
+def _described(error: BaseException) -> str:
+    return f"{type(error).__name__}: {one_line(str(error))[:200]}"
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """What a worker hands back for a job its work raised on."""
+
+    reason: str
 
 
 def run_on_pool(pool: RayPool, jobs: Sequence[Any], work: Callable[[Engine, Any], Any]) -> Iterator[tuple[int, Any]]:
@@ -94,5 +117,24 @@ def run_on_pool(pool: RayPool, jobs: Sequence[Any], work: Callable[[Engine, Any]
             PoolWorker, fn_constructor_args=(pool.make_engine, shared, work), num_cpus=pool.settings.worker_cpus,
             compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
         )  # fmt: skip
-        for row in answers.iter_rows():
-            yield int(row["index"]), pickle.loads(row["answer"])
+        try:
+            for row in answers.iter_rows():
+                answer = pickle.loads(row["answer"])
+                if isinstance(answer, _Failed):
+                    raise ClusterError(f"a worker failed: {answer.reason}")
+                yield int(row["index"]), answer
+        except ray.exceptions.RayError as error:  # a worker lost for good, the cluster gone, or a bug in one
+            raise ClusterError(f"the Ray job failed: {root_cause(error)}") from None
+
+
+def root_cause(error: BaseException) -> str:
+    """The first line of the innermost error Ray wrapped (a task error wraps the worker's own), at most 200
+    characters: Ray's own text starts with the actor's name and a traceback."""
+    seen = error
+    for _ in range(10):  # Ray nests a handful at most
+        inner = getattr(seen, "cause", None) or seen.__cause__
+        if inner is None or inner is seen:
+            break
+        seen = inner
+    text = str(seen).strip().splitlines()
+    return f"{type(seen).__name__}: {text[0][:200]}" if text else type(seen).__name__

@@ -25,7 +25,8 @@ from hdcore.batch import BatchSettings, expand_inputs, plan_items, run_batch
 from hdcore.config import BudgetSettings
 from hdcore.distributed import LedgerSource, RayPool, RaySettings, RaySweep, WorkerEngine, run_batch_on_ray
 from hdcore.engine.budget import MemoryLedger
-from hdcore.errors import ConfigError
+from hdcore.distributed.workers import run_on_pool
+from hdcore.errors import ClusterError, ConfigError
 from hdcore.sweep import files
 from hdcore.sweep.niqe_fit import sample_photo
 from hdcore.sweep.run import SweepProgress, run_sweep
@@ -183,6 +184,24 @@ def test_a_pool_the_cluster_cannot_hold_is_a_one_line_error_not_a_wait(ray_clust
     too_many = pool(ray_cluster, scope, WorkerEngine(Config()), workers=3)
     with pytest.raises(ConfigError, match=r"^3 worker\(s\) of 1 CPU need 3 CPUs; the cluster has 2$"):
         run_sweep([references], ["lanczos"], (2,), runner=RaySweep(too_many))
+
+
+def unbuildable(gates, ledger) -> Engine:
+    raise ConfigError("HDCORE_LOCAL_THREADS must be at most 1,024, not 5,000")
+
+
+def broken_work(engine: Engine, job: int) -> int:
+    raise RuntimeError(f"job {job}\nwent wrong")
+
+
+@pytest.mark.parametrize("make_engine, work, message", [
+    (unbuildable, broken_work, "cannot build its engine: ConfigError: HDCORE_LOCAL_THREADS must be at most 1,024"),
+    (WorkerEngine(Config()), broken_work, "unexpected RuntimeError: job 0 went wrong"),
+], ids=["an engine a worker cannot build", "a bug in the work"])  # fmt: skip
+def test_a_worker_that_cannot_do_its_job_is_one_line_naming_why(ray_cluster, scope, make_engine, work, message):
+    with pytest.raises(ClusterError, match="^a worker failed: ") as caught:
+        list(run_on_pool(pool(ray_cluster, scope, make_engine, workers=1), [0], work))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
 def wait_for_rows(path: Path, at_least: int, process: subprocess.Popen, timeout_s: float = 180.0) -> list[dict]:

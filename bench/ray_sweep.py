@@ -1,0 +1,127 @@
+"""Benchmark the sweep in-process against a local Ray cluster with 1 and 2 workers, side by side.
+
+    python bench/ray_sweep.py [--references 32] [--side 160] [--repeat 3] [--remote-delay 0.5]
+
+Two workloads over the same references (crops of scikit-image's public-domain photos, 2x, bicubic degradation):
+
+    local    the embedded tier's waifu2x-photo model (CPU-bound: ncnn, every thread the process is given)
+    remote   a cloud tier (Hugging Face's protocol on 127.0.0.1) that answers after --remote-delay seconds,
+             at most 2 calls at once across the cluster (its declared limit): latency-bound, as real ones are
+
+Each configuration runs ``--repeat`` times, interleaved (a busy moment on the machine hits every one alike); the
+table gives references per minute from the median and the best wall-clock time, Ray's pool start included
+(every job starts its own pool of workers: "pool start" is a one-reference job, almost nothing but that). The
+Ray cluster is started once, on 127.0.0.1, with 2 CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from PIL import Image  # noqa: E402
+
+from hdcore import Config, Engine  # noqa: E402
+from hdcore.distributed import LedgerSource, RayPool, RaySettings, RaySweep, WorkerEngine  # noqa: E402
+from hdcore.sweep.niqe_fit import sample_photo  # noqa: E402
+from hdcore.sweep.run import run_sweep  # noqa: E402
+from tests.servers import hf_router  # noqa: E402
+from tests.servers.base import LocalServer  # noqa: E402
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+class DelayedHandler(hf_router.HFRouterHandler):
+    delay_s = 0.5
+
+    def do_POST(self) -> None:
+        time.sleep(self.delay_s)
+        super().do_POST()
+
+
+def write_references(folder: Path, count: int, side: int) -> None:
+    for index in range(count):
+        photo = sample_photo(PHOTOS[index % len(PHOTOS)])
+        top, left = (17 * index) % (photo.shape[0] - side), (23 * index) % (photo.shape[1] - side)
+        Image.fromarray(photo[top : top + side, left : left + side]).save(folder / f"ref-{index:03d}.png")
+
+
+def timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def configurations(folder: Path, entry: str, config: Config, address: str) -> dict[str, Callable[[], object]]:
+    def in_process() -> object:
+        return run_sweep([folder], [entry], (2,), engine=Engine(config))
+
+    def on_ray(workers: int) -> Callable[[], object]:
+        settings = RaySettings(address, workers=workers, scope=f"bench-{workers}")
+        pool = RayPool(settings, WorkerEngine(config, settings.local_threads), LedgerSource())
+        return lambda: run_sweep([folder], [entry], (2,), runner=RaySweep(pool))
+
+    return {"in-process": in_process, "Ray, 1 worker": on_ray(1), "Ray, 2 workers": on_ray(2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--references", type=int, default=32, help="references per sweep (default 32)")
+    parser.add_argument("--side", type=int, default=160, help="each reference's side in px (default 160)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration (default 3)")
+    parser.add_argument("--remote-delay", type=float, default=0.5, help="the remote tier's answer time (s)")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a single-node cluster on 127.0.0.1
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=256 << 20, include_dashboard=False, configure_logging=False,
+             log_to_driver=False)  # fmt: skip
+    DelayedHandler.delay_s = args.remote_delay
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as work, LocalServer(DelayedHandler, hf_router.HFRouterState()) as server:
+            folder = Path(work)
+            write_references(folder, args.references, args.side)
+            remote = Config(timeouts={"hf": 60.0}).with_settings(
+                {"HUGGINGFACE_TOKEN": hf_router.TOKEN, "HDCORE_HF_BASE_URL": server.url})
+            address = ray.get_runtime_context().gcs_address
+            for workload, entry, config in (("local", "local:waifu2x-photo", Config()), ("remote", "hf", remote)):
+                runs = configurations(folder, entry, config, address)
+                times: dict[str, list[float]] = {name: [] for name in runs}
+                for _ in range(args.repeat):
+                    for name, run in runs.items():
+                        times[name].append(timed(run))
+                rows += [(workload, name, measured) for name, measured in times.items()]
+            one = folder / "ref-000.png"
+            start = RayPool(RaySettings(address, workers=1, scope="bench-start"), WorkerEngine(Config()), LedgerSource())
+            starts = [timed(lambda: run_sweep([one], ["lanczos"], (2,), runner=RaySweep(start)))
+                      for _ in range(args.repeat)]
+    finally:
+        ray.shutdown()
+    print(format_table(rows, args.references))
+    print(f"\nRay pool start (a one-reference job): median {statistics.median(starts):.2f} s, best {min(starts):.2f} s")
+    return 0
+
+
+def format_table(rows: list[tuple[str, str, list[float]]], references: int) -> str:
+    lines = [f"{'workload':<8}  {'configuration':<15}  {'refs/min (median)':>17}  {'refs/min (best)':>15}  "
+             f"{'median s':>8}"]  # fmt: skip
+    for workload, name, measured in rows:
+        median, best = statistics.median(measured), min(measured)
+        lines.append(f"{workload:<8}  {name:<15}  {60 * references / median:>17.1f}  {60 * references / best:>15.1f}  "
+                     f"{median:>8.2f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
