@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                         times[name].append(timed(run))
                 rows += [(workload, name, measured) for name, measured in times.items()]
             one = folder / "ref-000.png"
-            start = RayPool(RaySettings(address, workers=1, scope="bench-start"), WorkerEngine(Config()), LedgerSource())
+            one_worker = RaySettings(address, workers=1, scope="bench-start")
+            start = RayPool(one_worker, WorkerEngine(Config()), LedgerSource())
             starts = [timed(lambda: run_sweep([one], ["lanczos"], (2,), runner=RaySweep(start)))
                       for _ in range(args.repeat)]
     finally:

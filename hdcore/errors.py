@@ -15,7 +15,7 @@
     │   └── Cancelled                the caller abandoned the request
     ├── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
     ├── HistoryError                 the history store cannot be opened, read or written; the run is unaffected
-    └── ClusterError                 a Ray cluster could not run the job (a worker lost for good, the cluster gone)
+    └── ClusterError                 a Ray cluster could not run a job (a worker lost for good, the cluster gone)
 
 Messages are one line and safe to show a user.
 """

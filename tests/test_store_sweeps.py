@@ -107,7 +107,9 @@ def test_a_sweep_that_cannot_be_read_back_is_a_one_line_history_error(store_loca
 
 
 def backend_of(location):
-    return PostgresBackend.from_url(location) if isinstance(location, str) else SQLiteBackend(location / "history.sqlite3")
+    if isinstance(location, str):
+        return PostgresBackend.from_url(location)
+    return SQLiteBackend(location / "history.sqlite3")
 
 
 def test_a_schema_2_database_gains_the_sweep_tables_and_keeps_its_runs(store_location, swept):

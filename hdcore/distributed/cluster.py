@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -26,6 +27,7 @@ RAY_REQUIREMENT = "ray[data]==2.60.0"
 RAY_MISSING = f"--ray needs Ray, which is not installed: pip install '{RAY_REQUIREMENT}'"
 NAMESPACE = "hdcore"  # the named keepers live here, apart from other applications' actors
 AUTO = "auto"
+CONNECT_TIMEOUT_S = 5.0  # a cluster's head answers a TCP connect in milliseconds, even across regions
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def connected(settings: RaySettings) -> Iterator[Any]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ours = not ray.is_initialized()
     if ours:
+        if settings.address != AUTO:
+            check_reachable(settings.address)
         try:
             ray.init(address=None if settings.address == AUTO else settings.address, namespace=NAMESPACE,
                      include_dashboard=False, configure_logging=False, log_to_driver=False)  # fmt: skip
@@ -89,6 +93,21 @@ def connected(settings: RaySettings) -> Iterator[Any]:
     finally:
         if ours:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """A ConfigError unless something answers at ``address`` ("host:port" or "ray://host:port"): ray.init waits
+    minutes for an address where nothing listens (measured: over 5 minutes, retrying every 5 s)."""
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    host = host.strip("[]")  # an IPv6 address in brackets
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--ray must be auto, host:port or ray://host:port, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {reason}") from None
 
 
 def pool_size(ray: Any, settings: RaySettings, jobs: int) -> int:

@@ -121,4 +121,4 @@ def test_an_engine_enters_through_the_gates_it_is_given():
     limited = ScriptedProvider(config, "remote", max_concurrency=1)
     engine = Engine(config, scripted_registry(limited), gates=gates)
     engine.enhance(png_bytes(photo((16, 12))), 2, "remote")
-    assert gates.asked == [("remote", 1)] and gates.gate("remote", 1) is gates._gates["remote"]
+    assert gates.asked == [("remote", 1)]
