@@ -177,29 +177,39 @@ class ClusterGate:
     def slot(self, on_wait: Callable[[int], None] | None = None,
              check: Callable[[], None] | None = None) -> Iterator[None]:  # fmt: skip
         """Hold one of the cluster's ``limit`` places while the block runs (``JobGate.slot``'s arguments)."""
-        ticket = _answer(self.keeper.join.remote(self.name, self.limit))
+        ticket = self._enter(on_wait, check)
         try:
-            ticket = self._wait_for_turn(ticket, on_wait, check)
             with _Renewal(self.keeper, self.name, ticket):
                 yield
         finally:
-            _answer(self.keeper.leave.remote(self.name, ticket))
+            self._leave(ticket)
 
-    def _wait_for_turn(self, ticket: str, on_wait: Callable[[int], None] | None,
-                       check: Callable[[], None] | None) -> str:  # fmt: skip
+    def _enter(self, on_wait: Callable[[int], None] | None, check: Callable[[], None] | None) -> str:
+        """Join the line and wait for a place; leaving the line on the way out if ``check`` raises."""
+        ticket = _answer(self.keeper.join.remote(self.name, self.limit))
         announced = None
-        while True:
-            place = _answer(self.keeper.wait.remote(self.name, ticket, RECHECK_S), RECHECK_S + CALL_TIMEOUT_S)
-            if place == ADMITTED:
-                return ticket
-            if place == LOST:  # not seen for a lease (a stalled worker): back in line
-                ticket = _answer(self.keeper.join.remote(self.name, self.limit))
-                continue
-            if on_wait is not None and place != announced:
-                announced = place
-                on_wait(place)
-            if check is not None:
-                check()
+        try:
+            while True:
+                place = _answer(self.keeper.wait.remote(self.name, ticket, RECHECK_S), RECHECK_S + CALL_TIMEOUT_S)
+                if place == ADMITTED:
+                    return ticket
+                if place == LOST:  # not seen for a lease (a stalled worker): back in line
+                    ticket = _answer(self.keeper.join.remote(self.name, self.limit))
+                    continue
+                if on_wait is not None and place != announced:
+                    announced = place
+                    on_wait(place)
+                if check is not None:
+                    check()
+        except BaseException:
+            self._leave(ticket)
+            raise
+
+    def _leave(self, ticket: str) -> None:
+        try:
+            _answer(self.keeper.leave.remote(self.name, ticket))
+        except ConfigError as error:  # the place comes back when its lease runs out; the call itself is done
+            log.warning("%s", error)
 
 
 class _Renewal:

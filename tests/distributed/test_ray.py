@@ -25,8 +25,10 @@ from hdcore.batch import BatchSettings, expand_inputs, plan_items, run_batch
 from hdcore.config import BudgetSettings
 from hdcore.distributed import LedgerSource, RayPool, RaySettings, RaySweep, WorkerEngine, run_batch_on_ray
 from hdcore.engine.budget import MemoryLedger
+from hdcore.distributed.cluster import start_shared
+from hdcore.distributed.gates import ClusterGates
 from hdcore.distributed.workers import run_on_pool
-from hdcore.errors import ClusterError, ConfigError
+from hdcore.errors import Cancelled, ClusterError, ConfigError
 from hdcore.sweep import files
 from hdcore.sweep.niqe_fit import sample_photo
 from hdcore.sweep.run import SweepProgress, run_sweep
@@ -129,6 +131,40 @@ def batch_items(folder: Path, out_dir: Path):
     items, clashes = plan_items(found, 2, "png", out_dir)
     assert not problems and not clashes
     return items
+
+
+# ------------------------------------------------------------------------------------------------ gates
+
+
+def test_a_call_waiting_at_the_clusters_gate_sees_its_place_and_leaves_the_line_when_cancelled(ray_cluster, scope):
+    import ray
+
+    shared = start_shared(ray, RaySettings(ray_cluster, scope=scope), LedgerSource())
+    gate = ClusterGates(shared.gates).gate("space", 1)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(30)
+    places: list[int] = []
+
+    def give_up() -> None:
+        if places:
+            raise Cancelled("cancelled by the caller")
+
+    with pytest.raises(Cancelled):
+        with gate.slot(on_wait=places.append, check=give_up):
+            pytest.fail("admitted while the only place was held")
+    assert places == [1] and ray.get(shared.gates.counts.remote("space")) == (1, 0)  # it left the line
+    release.set()
+    holder.join(30)
+    assert ray.get(shared.gates.counts.remote("space")) == (0, 0)
+    assert ClusterGates(shared.gates).has_room("space", 1) and ClusterGates(shared.gates).gate("local", None) is None
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
