@@ -11,6 +11,7 @@ Jobs and answers travel as pickles: between this job's own processes, as Ray its
 
 from __future__ import annotations
 
+import os
 import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -64,9 +65,10 @@ class RayPool:
         (``configured.history_store``: what the in-process engine would use)."""
         from ..configured import history_store
 
-        keeps_history = history_store(config, env) is not None
-        return cls(settings, WorkerEngine(config, settings.local_threads),
-                   LedgerSource(config if keeps_history else None))  # fmt: skip
+        ledger = LedgerSource()
+        if history_store(config, env) is not None:  # the keeper gets where the history is, and no provider's token
+            ledger = LedgerSource(Config(data_dir=os.path.abspath(config.data_dir), database_url=config.database_url))
+        return cls(settings, WorkerEngine(config, settings.local_threads), ledger)
 
 
 class PoolWorker:
@@ -83,7 +85,7 @@ class PoolWorker:
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         answer: Any = _Failed(self.broken)
-        if self.engine is not None:
+        if not self.broken:
             try:
                 answer = self.work(self.engine, pickle.loads(row["job"]))
             except Exception as error:  # a bug: Ray would bury it in its own traceback; the driver says it in a line

@@ -123,3 +123,29 @@ def test_unusable_pool_settings_are_one_line_errors(workers, cpus, message):
     with pytest.raises(ConfigError, match=message):
         RaySettings(workers=workers, worker_cpus=cpus)
     assert RaySettings(worker_cpus=0.5).local_threads == 1 and RaySettings(worker_cpus=3.0).local_threads == 3
+
+
+def test_a_pools_ledger_is_the_history_this_machine_keeps_and_carries_no_token(tmp_path, monkeypatch):
+    from hdcore import Config
+    from hdcore.distributed import RayPool
+
+    monkeypatch.chdir(tmp_path)
+    config = Config.from_env({"HDCORE_DATA_DIR": "data", "HUGGINGFACE_TOKEN": "hf_pool_secret_1234"})
+    pool = RayPool.for_config(RaySettings(worker_cpus=2), config, env={"HDCORE_DATA_DIR": "data"})
+    assert pool.ledger.config.data_dir == str(tmp_path / "data") and pool.ledger.config.values == {}
+    assert "hf_pool_secret_1234" not in repr(pool.ledger) and pool.make_engine.threads == 2
+    assert RayPool.for_config(RaySettings(), config, env={}).ledger == LedgerSource()  # no history here: the cluster's
+
+
+def test_a_workers_engine_runs_the_local_tier_on_its_own_cpus_unless_told_otherwise():
+    from hdcore import Config
+    from hdcore.distributed import WorkerEngine
+    from hdcore.engine.budget import MemoryLedger
+    from hdcore.engine.gates import Gates
+
+    gates, ledger = Gates(), MemoryLedger()
+    engine = WorkerEngine(Config(), threads=3)(gates, ledger)
+    assert engine.config.values["HDCORE_LOCAL_THREADS"] == 3 and engine.attempter.gates is gates
+    assert engine.attempter.budget.ledger is ledger
+    told = Config.from_env({"HDCORE_LOCAL_THREADS": "1"})
+    assert WorkerEngine(told, threads=3)(gates, ledger).config.values["HDCORE_LOCAL_THREADS"] == 1
