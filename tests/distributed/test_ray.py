@@ -199,10 +199,11 @@ def test_a_killed_sweep_on_the_cluster_resumes_from_the_rows_it_wrote(ray_cluste
         process = subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         try:
-            partial = wait_for_rows(out / files.RESULTS_JSON, at_least=6, process=process)
+            wait_for_rows(out / files.RESULTS_JSON, at_least=6, process=process)
         finally:
             os.killpg(process.pid, signal.SIGKILL)  # the driver and anything it started: a real kill
             process.wait(timeout=30)
+        partial = json.loads((out / files.RESULTS_JSON).read_text())  # as the kill left it
         assert 6 <= len(partial) < 36, "the sweep was not killed midway"
 
         events: list[SweepProgress] = []
@@ -278,7 +279,8 @@ def test_a_batch_on_the_cluster_writes_what_in_process_writes_and_resumes_by_ski
 @pytest.mark.parametrize("shared", [True, False], ids=["cluster gates", "each worker's own gates"])
 def test_a_tier_limited_to_one_call_at_a_time_never_sees_two_from_the_cluster(ray_cluster, scope, tmp_path, shared):
     folder = crops(tmp_path / "refs", 8, side=32)
-    with counting_router(hold_s=0.4) as router:
+    # 8 calls of 0.8 s: long enough that both workers are up before one of them could finish them all alone.
+    with counting_router(hold_s=0.8) as router:
         config = Config(concurrency={"hf": 1}, timeouts={"hf": CLOUD_TIMEOUT_S}).with_settings(hf_settings(router))
         make_engine = WorkerEngine(config) if shared else OwnGates(config)
         results = run_batch_on_ray(batch_items(folder, tmp_path / "out"), BatchSettings(scale=2, provider="hf"),
@@ -292,7 +294,8 @@ def test_a_tier_limited_to_one_call_at_a_time_never_sees_two_from_the_cluster(ra
 def test_the_daily_budget_is_one_budget_for_every_worker(ray_cluster, scope, tmp_path, shared):
     folder = crops(tmp_path / "refs", 8, side=32)
     budget = BudgetSettings(max_per_day=3 * REAL_ESRGAN_PER_RUN + 0.0003)  # three calls fit, a fourth does not
-    with ReplicateServer(ReplicateState(predict_time=None)) as replicate:
+    # Predictions of 1 s: long enough that both workers are up before one of them could make all 8 alone.
+    with ReplicateServer(ReplicateState(predict_time=None, run_seconds=1.0)) as replicate:
         config = Config(timeouts={"replicate": CLOUD_TIMEOUT_S}, budget=budget).with_settings(
             {"REPLICATE_API_TOKEN": REPLICATE_TOKEN, "REPLICATE_BASE_URL": replicate.api_url})
         make_engine = WorkerEngine(config) if shared else OwnLedger(config)
