@@ -16,7 +16,8 @@
     │   ├── BadOutput                an answer arrived but it is not a valid image of the requested size
     │   └── Cancelled                the caller abandoned the request
     ├── AllTiersFailed               no tier produced an image; carries every attempt (CLI exit 3)
-    └── HistoryError                 the history store cannot be opened, read or written; the run is unaffected
+    ├── HistoryError                 the history store cannot be opened, read or written; the run is unaffected
+    └── ClusterError                 a Ray cluster could not run a job (a worker lost for good, the cluster gone)
 
 Messages are one line and safe to show a user.
 """
@@ -120,3 +121,7 @@ class AllTiersFailed(HDCoreError):
 class HistoryError(HDCoreError):
     """The history store (SQLite file or PostgreSQL database) cannot be opened, read or written. The run itself
     is unaffected: a caller warns and still delivers the image."""
+
+
+class ClusterError(HDCoreError):
+    """The cluster a job was sent to could not finish it; what was written so far stays (``--resume``)."""

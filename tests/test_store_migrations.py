@@ -196,7 +196,8 @@ def test_postgresql_keeps_one_schema_version_row(postgres_cluster) -> None:
     with psycopg.connect(url) as connection:
         assert connection.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
-    assert {name for (name,) in tables} == {"runs", "attempts", "spend_ledger", "schema_version"}
+    assert {name for (name,) in tables} == {"runs", "attempts", "spend_ledger", "sweeps", "sweep_rows", "sweep_lines",
+                                           "schema_version"}
 
 
 def test_a_schema_named_in_the_url_holds_the_tables_and_nothing_else_does(postgres_cluster, postgres_url) -> None:

@@ -80,8 +80,7 @@ def run_batch(
 
     Setting ``cancel`` stops the running tiers; the images not finished fail with "cancelled".
     """
-    chain = engine.plan(settings.provider, settings.fallback)
-    _check_model_is_served(engine, chain, settings.model)
+    chain = check_settings(engine, settings)
     worker = _Worker(engine, settings, cancel)
     pool = ThreadPoolExecutor(max_workers=min(max(1, len(items)), pool_size(engine, chain)),
                               thread_name_prefix="hdcore-batch")  # fmt: skip
@@ -91,6 +90,21 @@ def run_batch(
     finally:  # on Ctrl-C, images not yet started are dropped instead of waited for
         pool.shutdown(wait=False, cancel_futures=True)
     return [future.result() for future in futures]
+
+
+def check_settings(engine: Engine, settings: BatchSettings) -> list[str]:
+    """The chain every image will walk; raises for a mistake shared by all (an unknown tier, a model no tier of
+    the chain serves), before any image is touched."""
+    chain = engine.plan(settings.provider, settings.fallback)
+    _check_model_is_served(engine, chain, settings.model)
+    return chain
+
+
+def process_item(engine: Engine, settings: BatchSettings, item: BatchItem) -> ItemResult:
+    """One image, start to end, as a batch's worker does it (read, upscale, write; skipped when its output
+    exists and ``settings.overwrite`` is off). Never raises: its failure is its result. What a worker of a
+    cluster runs for each image (``hdcore.distributed``)."""
+    return _Worker(engine, settings, None).process(item)
 
 
 def pool_size(engine: Engine, chain: Sequence[str]) -> int:

@@ -20,6 +20,7 @@ from ..errors import ConfigError, HDCoreError
 from ..files import write_atomically
 from ..text import terminal_safe
 from ..configured import configured_engine
+from ..distributed.cluster import add_ray_arguments, ray_settings
 from ..providers import PROVIDER_IDS
 from .progress import TqdmReporter
 from .streams import EXIT_READER_GONE, reader_may_leave, silence_closed_streams
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     upscale.add_argument("--jobs", type=_within(CONCURRENCY), metavar="N",
                          help="images at once per remote tier (default hf 2, replicate 4, space 1)")
     upscale.add_argument("--zip", metavar="FILE", help="also pack the outputs and attempts.csv into this zip")
+    add_ray_arguments(upscale)
     upscale.set_defaults(run=_upscale)
 
     qa = commands.add_parser("qa", help="one image through several providers/models, side by side")
@@ -174,6 +176,7 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
     if len(sized) > 1 or (args.fill and not (args.width and args.height)):
         _error("give one size: --scale, --width/--height (with --fill: both), or --longest-side")
         return EXIT_USAGE
+    cluster = ray_settings(args)  # --ray without Ray installed: a usage error, before any work too
     found, problems = batch.expand_inputs(args.inputs, args.recursive)
     if args.output and (len(args.inputs) > 1 or len(found) > 1):
         _error("-o/--output takes one input; use --out-dir for several")
@@ -184,7 +187,10 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
         _error(problem)
     cancel = threading.Event()
     try:
-        results = batch.run_batch(items, engine, _batch_settings(args), _CliReporter(args, len(items)), cancel)
+        if cluster is not None:
+            results = _upscale_on_ray(items, engine, _batch_settings(args), cluster, _CliReporter(args, len(items)))
+        else:
+            results = batch.run_batch(items, engine, _batch_settings(args), _CliReporter(args, len(items)), cancel)
     except KeyboardInterrupt:
         cancel.set()  # running tiers stop at once instead of finishing their image
         raise
@@ -192,6 +198,15 @@ def _upscale(args: argparse.Namespace, engine: Engine) -> int:
     if args.zip:
         worst = max(worst, _write_zip(results, args.zip))
     return worst
+
+
+def _upscale_on_ray(items: list[batch.BatchItem], engine: Engine, settings: batch.BatchSettings, cluster: Any,
+                    reporter: _CliReporter) -> list[batch.ItemResult]:  # fmt: skip
+    """The batch on a pool of Ray workers, each with an engine of these settings (``hdcore.distributed``)."""
+    from ..distributed import RayPool, run_batch_on_ray
+
+    batch.check_settings(engine, settings)  # a model no tier serves: refused before a cluster starts
+    return run_batch_on_ray(items, settings, RayPool.for_config(cluster, engine.config), reporter)
 
 
 def _batch_settings(args: argparse.Namespace) -> batch.BatchSettings:

@@ -57,7 +57,9 @@ class Engine:
     ``breakers``: the circuit breakers to consult (default: the process's, shared by every engine); ``retry``:
     the backoff of transient errors (default: from the config); ``latencies``: the recent latencies that time
     hedged requests (default: this engine's own window); ``planner``: arranges the Auto chain from history
-    (default: the configured order); ``ledger``: today's spend for the daily cap (default: this process's).
+    (default: the configured order); ``ledger``: today's spend for the daily cap (default: this process's);
+    ``gates``: the per-provider concurrency gates (default: this engine's own; a cluster passes gates that every
+    worker's engine shares).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Engine:
         latencies: LatencyWindows | None = None,
         planner: Planner | None = None,
         ledger: SpendLedger | None = None,
+        gates: Gates | None = None,
     ):  # keyword parts, each with a default: an engine is built with the ones a caller wants to replace
         self.config = config if config is not None else Config.from_env()
         self.registry = registry if registry is not None else default_registry()
@@ -83,7 +86,7 @@ class Engine:
             breaker_settings=self.config.breaker,
             budget=BudgetGuard(self.config.budget, ledger if ledger is not None else process_ledger,
                                planner.estimated_cost if planner is not None else None),  # fmt: skip
-            gates=Gates(),
+            gates=gates if gates is not None else Gates(),
             latencies=self.latencies,
             retry=retry if retry is not None else RetryPolicy.from_settings(self.config.retry),
         )

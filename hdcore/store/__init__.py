@@ -13,10 +13,12 @@ One store, two real backends, the same SQLAlchemy Core queries for both:
     store.runs(limit=20)                           # newest first, each with its attempts
     store.attempts(since=time.time() - 3600)       # for the health figures
     store.spend_ledger().reserve("replicate", 0.002, max_per_day=5.0)
+    store.record_sweep(result, name="refs/")       # a QA sweep; store.sweeps(), .sweep(id), .sweep_trend()
 
 Layout: ``schema`` (tables and migrations), ``backends`` (what SQLite and PostgreSQL each do their own way),
 ``database`` (open on first use, transactions, error translation), ``history_store`` (runs and attempts),
-``ledger`` (spend), ``records`` (what reads return, and the bounds on what is written), ``thumbnails``.
+``ledger`` (spend), ``sweeps`` (QA sweeps), ``records`` (what reads return, and the bounds on what is written),
+``thumbnails``.
 Every storage failure raises ``HistoryError`` with a one-line message that never holds the URL's password.
 """
 
@@ -32,12 +34,13 @@ from .history_store import HISTORY_FILE, HistoryStore
 from .ledger import SpendLedger, StoreSpendLedger
 from .records import AttemptRow, RunRecord
 from .schema import SCHEMA_VERSION
+from .sweeps import SweepRecord, TrendPoint
 from .thumbnails import THUMBNAIL_SIDE, thumbnail_png
 
 __all__ = [
     "BUSY_TIMEOUT_MS", "HISTORY_FILE", "SCHEMA_VERSION", "THUMBNAIL_SIDE", "AttemptRow", "Backend",
     "HistoryError", "HistoryStore", "PostgresBackend", "RunRecord", "SQLiteBackend", "SpendLedger",
-    "StoreSpendLedger", "open_store", "store_key", "thumbnail_png",
+    "StoreSpendLedger", "SweepRecord", "TrendPoint", "open_store", "store_key", "thumbnail_png",
 ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from ..attempts import Attempt
 from ..errors import AllTiersFailed
 from .backends import Backend, PostgresBackend, SQLiteBackend
 from .database import Database
+from . import sweeps as stored_sweeps
 from .ledger import StoreSpendLedger
 from .records import (
     MAX_NAME_CHARS,
@@ -30,6 +31,7 @@ from .thumbnails import thumbnail_or_none
 
 if TYPE_CHECKING:  # only for annotations: the engine may one day record history itself without a cycle
     from ..engine import EnhanceResult
+    from ..sweep.results import SweepResult
 
 HISTORY_FILE = "history.sqlite3"
 _IDS_PER_QUERY = 500  # stays under SQLite's limit on bound parameters (999 in older builds)
@@ -142,6 +144,27 @@ class HistoryStore:
             query = query.where(attempts.c.provider == provider)
         with self._database.transaction("read history", write=False) as connection:
             return [attempt_from_row(row) for row in connection.execute(query)]
+
+
+    # ------------------------------------------------------------------------------------------ sweeps
+
+    def record_sweep(self, result: SweepResult, *, name: str = "", when: float | None = None,
+                     duration_s: float = 0.0) -> int:  # fmt: skip
+        """Store a QA sweep (its settings, rows and leaderboard); ``name`` says what was swept. Returns its id."""
+        return stored_sweeps.record(self._database, result, name, when, duration_s)
+
+    def sweeps(self, limit: int = 50, offset: int = 0) -> list[stored_sweeps.SweepRecord]:
+        """Stored sweeps newest first, without their rows."""
+        return stored_sweeps.listed(self._database, limit, offset)
+
+    def sweep(self, sweep_id: int) -> tuple[stored_sweeps.SweepRecord, SweepResult] | None:
+        """One stored sweep with its rows (``leaderboard.compare`` takes two of them); None if there is none."""
+        return stored_sweeps.one(self._database, sweep_id)
+
+    def sweep_trend(self, scale: int | None = None,
+                    degradation: str | None = None) -> list[stored_sweeps.TrendPoint]:  # fmt: skip
+        """Each provider x model's mean PSNR-Y, SSIM-Y and NIQE in every stored sweep, oldest first."""
+        return stored_sweeps.trend(self._database, scale, degradation)
 
 
 def _run_row(

@@ -5,6 +5,10 @@
                   figures per provider (last hour, last day) stay cheap
     spend_ledger  one row per paid call: the amount held before the call, the amount it cost once it ended
                   (schema 2; filled from the attempts' costs when an older database is migrated)
+    sweeps        one row per QA sweep: when, what was swept, its settings and totals (schema 3)
+    sweep_rows    one row per reference image x entry x scale of a sweep (``hdcore.sweep.results.COLUMNS``)
+    sweep_lines   its leaderboard: one line per provider x model x scale x degradation, with the means that
+                  a provider's quality over time is drawn from (indexed by provider and model)
 
 The same definitions serve SQLite and PostgreSQL. ``MIGRATIONS[i]`` takes a database from version i to i + 1;
 ``migrate`` runs them at start under the backend's schema lock, so replicas starting at once agree. A migration
@@ -91,6 +95,69 @@ spend_ledger = Table(
     sqlite_autoincrement=True,
 )
 
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Double, nullable=False),  # when it finished
+    Column("name", Text, nullable=False, server_default=""),  # what was swept: a folder, a zip's name
+    Column("degradation", Text, nullable=False),  # as rows name it: "bicubic", "realistic:<seed>"
+    Column("scales", Text, nullable=False),  # "2,4"
+    Column("entries", Text, nullable=False),  # "bicubic,lanczos,local:waifu2x-photo", in sweep order
+    Column("reference_count", Integer, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("duration_s", Double, nullable=False, server_default="0"),
+    Column("cost_usd", Double, nullable=False, server_default="0"),
+    Index("sweeps_by_time", "time"),
+    sqlite_autoincrement=True,
+)
+
+
+def _score_columns() -> list[Column]:
+    return [Column(name, Double) for name in ("psnr_y", "ssim_y", "lr_psnr", "sharpness", "niqe")]
+
+
+sweep_rows = Table(
+    "sweep_rows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False),
+    Column("image", Text, nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("model", Text),
+    Column("scale", Integer, nullable=False),
+    Column("degradation", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    *_score_columns(),  # None where the call failed, or (PSNR) where output and reference were identical
+    Column("latency_s", Double, nullable=False, server_default="0"),
+    Column("cost_usd", Double, nullable=False, server_default="0"),
+    Column("cost_kind", Text, nullable=False, server_default="none"),
+    Index("sweep_rows_by_sweep", "sweep_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+sweep_lines = Table(
+    "sweep_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("model", Text, nullable=False, server_default=""),
+    Column("scale", Integer, nullable=False),
+    Column("degradation", Text, nullable=False),
+    Column("images", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    *_score_columns(),  # the means over the images scored
+    Column("latency_s", Double),
+    Column("cost_usd_total", Double, nullable=False, server_default="0"),
+    Index("sweep_lines_by_sweep", "sweep_id"),
+    Index("sweep_lines_by_provider", "provider", "model"),
+    sqlite_autoincrement=True,
+)
+
 ATTEMPT_COLUMNS = (
     attempts.c.run_id, attempts.c.time, attempts.c.tier, attempts.c.provider, attempts.c.model,
     attempts.c.outcome, attempts.c.reason, attempts.c.latency_s, attempts.c.cost_usd, attempts.c.cost_kind,
@@ -118,7 +185,11 @@ def _add_spend_ledger(connection: Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_runs_and_attempts, _add_spend_ledger)
+def _add_sweeps(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[sweeps, sweep_rows, sweep_lines], checkfirst=False)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_runs_and_attempts, _add_spend_ledger, _add_sweeps)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -4,6 +4,7 @@
     result = run_sweep(["refs/"], ["lanczos", "local:waifu2x-photo"], scales=(2, 4), out_dir="sweep")
     result.leaderboard()          # one line per provider x model x scale: means and 95 % intervals
     write_report(result, "sweep")  # sweep/report.html, self-contained
+    run_sweep(..., runner=hdcore.distributed.RaySweep(pool))  # the same sweep on a Ray cluster
 
 The pieces, in the order a sweep uses them: ``imresize`` (MATLAB's bicubic), ``degrade`` (how references become
 inputs), ``run`` (the loop), ``scores`` with ``niqe`` (the figures), ``results`` (rows), ``leaderboard``
@@ -18,7 +19,8 @@ from typing import Any
 
 _EXPORTS = {
     "BASELINE": "results", "COLUMNS": "results", "SweepResult": "results", "SweepRow": "results",
-    "SweepProgress": "run", "find_references": "run", "run_sweep": "run",
+    "InProcess": "run", "SweepPlan": "run", "SweepProgress": "run", "SweepRunner": "run", "find_references": "run",
+    "run_sweep": "run",
     "compare": "leaderboard", "format_table": "leaderboard",
     "render": "report", "write_report": "report",
 }

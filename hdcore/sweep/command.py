@@ -2,24 +2,30 @@
 
     python -m hdcore qa-sweep REFERENCES... --providers LIST [--scales 2,4] [--degradation bicubic|realistic]
                               [--limit N] [--out DIR] [--resume] [--seed N] [--no-progress]
+                              [--ray [ADDRESS] [--workers N] [--worker-cpus N]]
 
-Prints the leaderboard and writes results, leaderboard and report.html into ``--out``. Exit codes as the
-other commands: 0 done, 2 bad usage or a reference that could not be used, 3 every entry failed.
+Prints the leaderboard and writes results, leaderboard and report.html into ``--out``; when this machine keeps
+a history (``configured.history_store``), the sweep is stored there too, for the QA page's past sweeps. With
+``--ray``, the references are swept by a pool of workers on a Ray cluster (``hdcore.distributed``). Exit codes
+as the other commands: 0 done, 2 bad usage or a reference that could not be used, 3 every entry failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
+from ..distributed.cluster import add_ray_arguments, ray_settings
 from ..engine import SCALES, Engine
-from ..errors import InvalidInput
+from ..errors import HistoryError, InvalidInput
 from ..text import terminal_safe
 from .degrade import DEGRADATIONS
 
 if TYPE_CHECKING:
-    from .run import SweepProgress
+    from .results import SweepResult
+    from .run import SweepProgress, SweepRunner
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
 DEFAULT_OUT = "qa-sweep"
@@ -41,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the successful rows already in DIR's results instead of recomputing them")
     parser.add_argument("--seed", type=int, default=0, help="the realistic degradation's seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_ray_arguments(parser)
 
 
 def run_command(args: argparse.Namespace, engine: Engine) -> int:
@@ -52,10 +59,12 @@ def run_command(args: argparse.Namespace, engine: Engine) -> int:
     entries = [entry.strip() for entry in args.providers.split(",") if entry.strip()]
     if not entries:
         return _error("--providers names no provider")
+    runner = _runner(args, engine)  # a ConfigError (no Ray, a bad --workers) is main's usage error
     bar = _ProgressBar(enabled=not args.no_progress)
+    started = time.monotonic()
     try:
         result = run_sweep(args.references, entries, args.scales, args.degradation, args.limit, args.out,
-                           args.resume, engine, bar, seed=args.seed)
+                           args.resume, engine, bar, seed=args.seed, runner=runner)
     except InvalidInput as error:
         return _error(str(error))
     except OSError as error:
@@ -68,11 +77,37 @@ def run_command(args: argparse.Namespace, engine: Engine) -> int:
     report = write_report(result, result.out_dir)
     print(terminal_safe(format_table(lines)))
     print(terminal_safe(f"\nresults, leaderboard and {report.name} in {result.out_dir}"))
+    _store(result, engine, ", ".join(args.references), time.monotonic() - started)
     for problem in result.problems:
         _error(problem)
     if result.every_entry_failed:
         return EXIT_ALL_FAILED
     return EXIT_USAGE if result.problems else EXIT_OK
+
+
+def _runner(args: argparse.Namespace, engine: Engine) -> SweepRunner | None:
+    """The pool of Ray workers ``--ray`` asks for, or None for this process (the engine given)."""
+    settings = ray_settings(args)
+    if settings is None:
+        return None
+    from ..distributed import RayPool, RaySweep
+
+    return RaySweep(RayPool.for_config(settings, engine.config))
+
+
+def _store(result: SweepResult, engine: Engine, name: str, duration_s: float) -> None:
+    """Keep the sweep in this machine's history, if it keeps one; a history that cannot be written is a
+    warning (the files are written already)."""
+    from ..configured import history_store
+
+    try:
+        store = history_store(engine.config)
+        if store is not None:
+            with store:
+                sweep_id = store.record_sweep(result, name=name, duration_s=duration_s)
+            print(f"stored in the history at {store.location} as sweep {sweep_id}")
+    except HistoryError as error:
+        print(f"hdcore: warning: the sweep was not stored in the history: {error}", file=sys.stderr)
 
 
 def _json_ready(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -176,31 +177,52 @@ def _bar(line: dict[str, Any], name: str, digits: int, x_of: Callable[[float], f
     return parts
 
 
-def _galleries(rows: Sequence[SweepRow], out_dir: Path | None) -> str:
+@dataclass(frozen=True)
+class GalleryPick:
+    """One image of an entry's gallery: where it gained least (or most) PSNR-Y over the bicubic baseline."""
+
+    title: str  # "least gain", "most gain", or "only image"
+    row: SweepRow
+    bicubic: SweepRow
+
+    @property
+    def gain(self) -> float:
+        return self.row.psnr_y - self.bicubic.psnr_y
+
+
+def gallery_picks(rows: Sequence[SweepRow]) -> list[tuple[str, list[GalleryPick]]]:
+    """For each entry but the baseline (rows of one scale and degradation): its label and the images where it
+    gained least and most over bicubic; entries with no scored image are left out."""
     baseline = {row.image: row for row in rows if row.entry == BASELINE and row.ok}
-    parts = []
+    picked = []
     for entry in dict.fromkeys(row.entry for row in rows if row.entry != BASELINE):
         scored = [row for row in rows if row.entry == entry and row.ok and row.image in baseline
                   and row.psnr_y is not None and baseline[row.image].psnr_y is not None]
         if not scored:
             continue
         ranked = sorted(scored, key=lambda row: row.psnr_y - baseline[row.image].psnr_y)
-        picks = [("least gain", ranked[0]), ("most gain", ranked[-1])] if len(ranked) > 1 else [("only image",
-                                                                                               ranked[0])]
-        parts.append(f"<h3>{_e(scored[0].label)}: the images where it gained least and most over bicubic</h3>")
-        for title, row in picks:
-            parts.append(_gallery(title, row, baseline[row.image], out_dir))
+        ends = [("least gain", ranked[0]), ("most gain", ranked[-1])] if len(ranked) > 1 else [("only image",
+                                                                                              ranked[0])]
+        picked.append((scored[0].label, [GalleryPick(title, row, baseline[row.image]) for title, row in ends]))
+    return picked
+
+
+def _galleries(rows: Sequence[SweepRow], out_dir: Path | None) -> str:
+    parts = []
+    for label_text, picks in gallery_picks(rows):
+        parts.append(f"<h3>{_e(label_text)}: the images where it gained least and most over bicubic</h3>")
+        parts += [_gallery(pick, out_dir) for pick in picks]
     return "".join(parts)
 
 
-def _gallery(title: str, row: SweepRow, bicubic: SweepRow, out_dir: Path | None) -> str:
-    gain = row.psnr_y - bicubic.psnr_y
+def _gallery(pick: GalleryPick, out_dir: Path | None) -> str:
+    row, bicubic = pick.row, pick.bicubic
     figures = [
         _figure(out_dir, row, "reference", "reference"),
-        _figure(out_dir, row, BASELINE, f"bicubic: {_scores(bicubic)}"),
-        _figure(out_dir, row, row.entry, f"{row.label}: {_scores(row)}"),
+        _figure(out_dir, row, BASELINE, f"bicubic: {scores_text(bicubic)}"),
+        _figure(out_dir, row, row.entry, f"{row.label}: {scores_text(row)}"),
     ]
-    return (f"<div class='gallery'><p>{_e(title)} ({gain:+.2f} dB): {_e(Path(row.image).name)}"
+    return (f"<div class='gallery'><p>{_e(pick.title)} ({pick.gain:+.2f} dB): {_e(Path(row.image).name)}"
             f" <small>({_e(row.image)})</small></p>{''.join(figures)}</div>")
 
 
@@ -213,7 +235,8 @@ def _figure(out_dir: Path | None, row: SweepRow, name: str, caption: str) -> str
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
-def _scores(row: SweepRow) -> str:
+def scores_text(row: SweepRow) -> str:
+    """"31.20 dB, SSIM 0.9012, NIQE 5.43": a row's figures, as captions show them."""
     parts = [f"{row.psnr_y:.2f} dB" if row.psnr_y is not None and math.isfinite(row.psnr_y) else "inf dB"]
     parts.append(f"SSIM {row.ssim_y:.4f}" if row.ssim_y is not None else "")
     parts.append(f"NIQE {row.niqe:.2f}" if row.niqe is not None else "")

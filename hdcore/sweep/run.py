@@ -12,6 +12,11 @@ every output is saved (``files.crop_path``) for the report's galleries. With ``r
 of a previous run in ``out_dir`` for the same image, entry, scale and degradation are kept instead of
 recomputed; failed ones are tried again (a timeout or a missing token may have gone away). Rows for images,
 entries or scales not asked for this time are left out of the new results.
+
+Who sweeps each reference is a ``SweepRunner``: ``InProcess`` (one engine, one reference after another), or
+``hdcore.distributed.RaySweep`` (a pool of workers on a Ray cluster). Either hands rows and crops to the
+sweep on the caller's thread, which writes them as they come; the result lists the rows in reference, scale,
+entry order whatever order they were made in.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -58,7 +63,7 @@ Progress = Callable[[SweepProgress], None]
 
 
 @dataclass(frozen=True)
-class _Plan:
+class SweepPlan:
     """One sweep's settings, checked once, threaded through instead of six arguments."""
 
     entries: tuple[str, ...]
@@ -72,9 +77,18 @@ class _Plan:
         """The degradation as rows name it: "bicubic", or "realistic:<seed>" (another seed, other inputs)."""
         return self.degradation if self.degradation == "bicubic" else f"{self.degradation}:{self.seed}"
 
+    @property
+    def keeps_crops(self) -> bool:
+        """Crops are only worth making when there is a folder to keep them in."""
+        return self.out_dir is not None
+
+    def keys(self, image: str) -> list[Key]:
+        """Every row one reference gets, in the order the sweep makes them."""
+        return [(image, entry, scale, self.label) for scale in self.scales for entry in self.entries]
+
     @classmethod
     def checked(cls, entries: Sequence[str], scales: Sequence[int], degradation: str, seed: int,
-                out_dir: str | Path | None) -> _Plan:
+                out_dir: str | Path | None) -> SweepPlan:
         named = [entry.strip() for entry in entries if entry.strip()]
         if not named:
             raise InvalidInput("no entry to sweep: name at least one provider or provider:model")
@@ -84,6 +98,42 @@ class _Plan:
             raise InvalidInput(f"unknown degradation {degradation!r}: choose {' or '.join(DEGRADATIONS)}")
         ordered = tuple(dict.fromkeys([BASELINE] + named))
         return cls(ordered, tuple(dict.fromkeys(scales)), degradation, seed, Path(out_dir) if out_dir else None)
+
+
+@dataclass(frozen=True)
+class ReferenceJob:
+    """One reference to sweep at every scale, with the rows a previous run already has for it (resume)."""
+
+    path: Path
+    kept: Mapping[Key, SweepRow]
+
+    def fully_kept(self, plan: SweepPlan) -> bool:
+        return all(key in self.kept for key in plan.keys(str(self.path)))
+
+
+class SweepSink(Protocol):
+    """Where a reference's rows and crops go as they are made: the sweep itself, or a worker's collection."""
+
+    def row(self, row: SweepRow, reused: bool) -> None: ...
+
+    def crop(self, image: str, scale: int, name: str, png: bytes) -> None: ...
+
+
+class SweepRunner(Protocol):
+    """Sweeps the jobs into ``sink``, and returns a line for each reference (or scale of one) it could not use:
+    here, one reference at a time (``InProcess``), or on a cluster (``hdcore.distributed``)."""
+
+    def run(self, plan: SweepPlan, jobs: Sequence[ReferenceJob], sink: SweepSink) -> list[str]: ...
+
+
+class InProcess:
+    """The references one after another through one engine, one call at a time (latencies not inflated)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def run(self, plan: SweepPlan, jobs: Sequence[ReferenceJob], sink: SweepSink) -> list[str]:
+        return [problem for job in jobs for problem in sweep_reference(self.engine, plan, job, sink)]
 
 
 def run_sweep(
@@ -99,29 +149,44 @@ def run_sweep(
     *,
     seed: int = 0,
     clock: Callable[[], float] = time.monotonic,
+    runner: SweepRunner | None = None,
 ) -> SweepResult:
     """Sweep ``references`` x ``entries`` x ``scales`` (see the module docstring); the bicubic baseline is added.
 
     The arguments are the command line's options one for one, hence their number. ``limit``: at most this
-    many references. ``seed``: the realistic degradation's; ``clock`` times the results' rewrites. Raises
-    InvalidInput for unusable settings, no reference at all, or a results file that cannot be resumed from; a
-    reference that cannot be used is one of the result's ``problems``.
+    many references. ``seed``: the realistic degradation's; ``clock`` times the results' rewrites; ``runner``:
+    who sweeps each reference (default: ``engine``, in this process). Raises InvalidInput for unusable
+    settings, no reference at all, or a results file that cannot be resumed from; a reference that cannot be
+    used is one of the result's ``problems``. Rows come back in reference, scale, entry order however they ran.
     """
-    plan = _Plan.checked(entries, scales, degradation, seed, out_dir)
-    engine = engine or Engine()
+    plan = SweepPlan.checked(entries, scales, degradation, seed, out_dir)
     paths, problems = find_references(references, limit)
     if not paths:
         raise InvalidInput("no reference image to sweep" + (f": {problems[0]}" if problems else ""))
     if plan.out_dir is not None:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
     previous = {row.key: row for row in files.read_results(plan.out_dir)} if resume and plan.out_dir else {}
-    sweep = _Sweep(plan, engine, previous, progress, clock)
+    jobs = [ReferenceJob(path, _kept(plan, path, previous)) for path in paths]
+    sweep = _Sweep(plan, len(paths) * len(plan.scales) * len(plan.entries), progress, clock)
+    runner = runner if runner is not None else InProcess(engine or Engine())
     try:
-        problems += sweep.run(paths)
+        problems += runner.run(plan, jobs, sweep)
     finally:
         sweep.save()
-    return SweepResult(sweep.rows, plan.entries, plan.scales, plan.label, [str(p) for p in paths],
-                       problems, sweep.reused, plan.out_dir)
+    return SweepResult(_in_order(sweep.rows, plan, paths), plan.entries, plan.scales, plan.label,
+                       [str(p) for p in paths], problems, sweep.reused, plan.out_dir)
+
+
+def _kept(plan: SweepPlan, path: Path, previous: Mapping[Key, SweepRow]) -> dict[Key, SweepRow]:
+    """The successful rows of a previous run for this reference (failed ones are tried again)."""
+    return {key: row for key in plan.keys(str(path)) if (row := previous.get(key)) is not None and row.ok}
+
+
+def _in_order(rows: Sequence[SweepRow], plan: SweepPlan, paths: Sequence[Path]) -> list[SweepRow]:
+    images = {str(path): index for index, path in enumerate(paths)}
+    scales = {scale: index for index, scale in enumerate(plan.scales)}
+    entries = {entry: index for index, entry in enumerate(plan.entries)}
+    return sorted(rows, key=lambda row: (images[row.image], scales[row.scale], entries[row.entry]))
 
 
 def find_references(patterns: Sequence[str | Path], limit: int | None = None) -> tuple[list[Path], list[str]]:
@@ -163,65 +228,74 @@ class Case:
 
     image: str  # the reference's name in the rows
     scale: int
-    degradation: str  # as rows name it (``_Plan.label``)
+    degradation: str  # as rows name it (``SweepPlan.label``)
     truth: np.ndarray  # the 8-bit reference, cut to a multiple of the scale
     low_res: np.ndarray  # the 8-bit degraded input, 1/scale of it
 
 
-class _Sweep:
-    """The rows so far, and where they go. One per ``run_sweep`` call."""
+def sweep_reference(engine: Engine, plan: SweepPlan, job: ReferenceJob, sink: SweepSink) -> list[str]:
+    """Sweep one reference at every scale into ``sink``; a line for each scale it could not be used at.
 
-    def __init__(self, plan: _Plan, engine: Engine, previous: dict[Key, SweepRow], progress: Progress | None,
-                 clock: Callable[[], float]):
-        self.plan, self.engine, self.previous, self.progress, self.clock = plan, engine, previous, progress, clock
-        self.total = 0
+    Rows a previous run already has are handed on as reused, in their place; a reference whose rows are all
+    there is not even read.
+    """
+    name = str(job.path)
+    if job.fully_kept(plan):
+        replay_kept(plan, job, sink)
+        return []
+    try:
+        reference = load_reference(job.path, engine.config.max_input_pixels)
+    except InvalidInput as error:
+        return [f"{name}: {error}"]
+    problems = []
+    for scale in plan.scales:
+        keys = [(name, entry, scale, plan.label) for entry in plan.entries]
+        if all(key in job.kept for key in keys):  # nothing to compute: not even the degradation
+            for key in keys:
+                sink.row(job.kept[key], reused=True)
+        elif min(reference.shape[:2]) < scale * MIN_LOW_RES_SIDE:
+            problems.append(f"{name}: {reference.shape[1]}x{reference.shape[0]} is too small for {scale}x "
+                            f"(at least {scale * MIN_LOW_RES_SIDE} px a side)")
+        else:
+            truth = modcrop(reference, scale)
+            low_res = degrade(truth, scale, plan.degradation, plan.seed)
+            _sweep_case(engine, plan, Case(name, scale, plan.label, truth, low_res), job.kept, sink)
+    return problems
+
+
+def replay_kept(plan: SweepPlan, job: ReferenceJob, sink: SweepSink) -> None:
+    """Hand on the rows of a reference that a previous run already has in full, as reused."""
+    for key in plan.keys(str(job.path)):
+        sink.row(job.kept[key], reused=True)
+
+
+def _sweep_case(engine: Engine, plan: SweepPlan, case: Case, kept: Mapping[Key, SweepRow], sink: SweepSink) -> None:
+    box = detail_box(case.truth, CROP_SIDE)
+    if plan.keeps_crops:
+        sink.crop(case.image, case.scale, "reference", _png_of(case.truth, box))
+    for entry in plan.entries:
+        row = kept.get((case.image, entry, case.scale, case.degradation))
+        if row is not None:
+            sink.row(row, reused=True)
+            continue
+        row, output = run_entry(engine, entry, case)
+        if output is not None and plan.keeps_crops:
+            sink.crop(case.image, case.scale, entry, _png_of(output, box))
+        sink.row(row, reused=False)
+
+
+class _Sweep:
+    """The rows so far, and where they go: the sink every runner hands its rows and crops to, on the caller's
+    thread. One per ``run_sweep`` call."""
+
+    def __init__(self, plan: SweepPlan, total: int, progress: Progress | None, clock: Callable[[], float]):
+        self.plan, self.total, self.progress, self.clock = plan, total, progress, clock
         self.rows: list[SweepRow] = []
         self.reused = 0
         self.saved_at = -float("inf")
         self.save_cost = 0.0
 
-    def run(self, paths: Sequence[Path]) -> list[str]:
-        """Sweep every reference; a line for each one (or scale of one) that could not be used."""
-        self.total = len(paths) * len(self.plan.scales) * len(self.plan.entries)
-        return [problem for path in paths for problem in self.image(path)]
-
-    def image(self, path: Path) -> list[str]:
-        """Sweep one reference at every scale; a line for each scale it could not be used at."""
-        name = str(path)
-        try:
-            reference = load_reference(path, self.engine.config.max_input_pixels)
-        except InvalidInput as error:
-            return [f"{name}: {error}"]
-        problems = []
-        for scale in self.plan.scales:
-            keys = [(name, entry, scale, self.plan.label) for entry in self.plan.entries]
-            kept = {key: row for key in keys if (row := self.previous.get(key)) is not None and row.ok}
-            if len(kept) == len(keys):  # nothing to compute: not even the degradation
-                for key in keys:
-                    self._add(kept[key], reused=True)
-            elif min(reference.shape[:2]) < scale * MIN_LOW_RES_SIDE:
-                problems.append(f"{name}: {reference.shape[1]}x{reference.shape[0]} is too small for {scale}x "
-                                f"(at least {scale * MIN_LOW_RES_SIDE} px a side)")
-            else:
-                truth = modcrop(reference, scale)
-                low_res = degrade(truth, scale, self.plan.degradation, self.plan.seed)
-                self._case(Case(name, scale, self.plan.label, truth, low_res), kept)
-        return problems
-
-    def _case(self, case: Case, kept: dict[Key, SweepRow]) -> None:
-        box = detail_box(case.truth, CROP_SIDE)
-        self._save_crop(case, "reference", case.truth, box)
-        for entry in self.plan.entries:
-            row = kept.get((case.image, entry, case.scale, case.degradation))
-            if row is not None:
-                self._add(row, reused=True)
-                continue
-            row, output = run_entry(self.engine, entry, case)
-            if output is not None:
-                self._save_crop(case, entry, output, box)
-            self._add(row, reused=False)
-
-    def _add(self, row: SweepRow, reused: bool) -> None:
+    def row(self, row: SweepRow, reused: bool) -> None:
         self.rows.append(row)
         self.reused += reused
         if not reused and self.clock() - self.saved_at >= self.save_cost / WRITE_SHARE:
@@ -229,20 +303,19 @@ class _Sweep:
         if self.progress is not None:
             self.progress(SweepProgress(len(self.rows), self.total, row, reused))
 
+    def crop(self, image: str, scale: int, name: str, png: bytes) -> None:
+        if self.plan.out_dir is None:
+            return
+        path = files.crop_path(self.plan.out_dir, image, scale, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomically(path, png)
+
     def save(self) -> None:
         if self.plan.out_dir is not None:
             started = self.clock()
             files.write_results(self.plan.out_dir, self.rows)
             self.saved_at = self.clock()
             self.save_cost = self.saved_at - started
-
-    def _save_crop(self, case: Case, name: str, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
-        if self.plan.out_dir is None:
-            return
-        path = files.crop_path(self.plan.out_dir, case.image, case.scale, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        left, top, right, bottom = box
-        files.write_atomically(path, _png(image[top:bottom, left:right]))
 
 
 def run_entry(engine: Engine, entry: str, case: Case,
@@ -302,7 +375,9 @@ def detail_box(image: np.ndarray, side: int) -> tuple[int, int, int, int]:
     return best_box
 
 
-def _png(pixels: np.ndarray) -> bytes:
+def _png_of(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
+    """The detail ``box`` (left, top, right, bottom) of an 8-bit image, as PNG."""
+    left, top, right, bottom = box
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(image[top:bottom, left:right])).save(buffer, format="PNG")
     return buffer.getvalue()

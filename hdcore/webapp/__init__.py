@@ -6,7 +6,7 @@ what these decide. Nothing here imports Streamlit, so all of it is unit-tested w
                      redaction, the sidebar, headline figures
     narration        a run told as it happens (progress events → status lines), cancelled when the page reruns
     enhance_page     options, upload, one run and its outcome, result views, attempts, session totals
-    qa_page          provider/model comparisons on one image
+    qa_page          provider/model comparisons on one image; sweeps over a set of references, past sweeps
     batch_page       uploads and zips into a batch, its progress and results
     providers_page   each tier's configuration (never a token), models, settings, prices, probes
     history_page     stored runs
@@ -46,7 +46,11 @@ from .health_page import (  # noqa: F401
 )
 from .qa_page import (  # noqa: F401
     QA_CROP_SIDE, QA_GRID_COLUMNS, qa_entry_options, qa_default_entries, qa_options, qa_entry_label, QAOutcome,
-    run_qa, qa_table_rows, QA_CHARTS, qa_chart_rows, qa_charts, qa_crops,
+    run_qa, qa_table_rows, QA_CHARTS, qa_chart_rows, qa_charts, qa_crops, SWEEP_SCALES, SWEEP_DEFAULT_SCALES,
+    SWEEP_DEGRADATIONS, SWEEP_CHARTS, TREND_FIGURES, sweep_entries, SweepUpdate, SweepTracker, sweep_entry_label,
+    SweepOutcome, run_sweep_upload, sweep_name, sweep_leaderboard_rows, sweep_chart_rows, SweepGallery,
+    sweep_gallery_choices, sweep_gallery, past_sweeps, past_sweep_label, past_sweep_rows, sweep_comparison_rows,
+    trend_choices, trend_rows, trend_chart, past_trend,
 )
 from .batch_page import (  # noqa: F401
     BATCH_UPLOAD_TYPES, BatchUpdate, BatchTracker, BatchOutcome, run_batch_upload, batch_rows, batch_summary,

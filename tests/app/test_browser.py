@@ -271,7 +271,7 @@ def test_qa_and_batch_pages(page: Page, app_url: str, tmp_path: Path):
 
     page.get_by_role("link", name="QA").click()
     expect(page.get_by_role("heading", name="Provider QA")).to_be_visible()
-    page.locator('input[type="file"]').set_input_files(source)
+    page.locator('input[type="file"]').first.set_input_files(source)  # the One image tab's (the sweep has one too)
     compare = page.get_by_role("button", name="Compare")
     expect(compare).to_be_enabled()
     compare.click()

@@ -100,3 +100,25 @@ def test_a_second_local_job_waits_and_the_caller_sees_its_place():
     waiting = [e for e in events if e.stage == "waiting"]
     assert waiting and waiting[0].done == 1 and waiting[0].provider == "local"
     assert result.image.size == (32, 32)
+
+
+def test_an_engine_enters_through_the_gates_it_is_given():
+    from hdcore import Config, Engine
+    from hdcore.engine.gates import Gates
+    from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
+
+    class Recording(Gates):  # what a cluster's gates look like to the engine: the same two calls
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[tuple[str, int | None]] = []
+
+        def gate(self, name, limit):
+            self.asked.append((name, limit))
+            return super().gate(name, limit)
+
+    config = Config()
+    gates = Recording()
+    limited = ScriptedProvider(config, "remote", max_concurrency=1)
+    engine = Engine(config, scripted_registry(limited), gates=gates)
+    engine.enhance(png_bytes(photo((16, 12))), 2, "remote")
+    assert gates.asked == [("remote", 1)]

@@ -308,8 +308,9 @@ def test_the_html_report_opens_offline_and_escapes_a_hostile_file_name(engine, t
     assert text.count("<img ") == 2 * 2 * 3
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, **settings: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("HDCORE_", "HUGGINGFACE", "REPLICATE"))}
+    environment.update(settings)
     return subprocess.run([sys.executable, "-m", "hdcore", "qa-sweep", *args], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=240)
 
@@ -336,3 +337,27 @@ def test_the_command_exits_3_when_every_entry_fails_and_2_on_bad_usage(reference
                            ([str(references), "--providers", "lanczos", "--scales", "5"], "each scale must be one of")):
         bad = run_cli(*args, "--out", str(tmp_path / "b"), "--no-progress")
         assert bad.returncode == 2 and "Traceback" not in bad.stderr and fragment in bad.stderr, bad.stderr
+
+
+def test_the_command_stores_the_sweep_in_the_history_this_machine_keeps(references, tmp_path):
+    from hdcore.store import open_store
+
+    result = run_cli(str(references), "--providers", "lanczos", "--scales", "2", "--out", str(tmp_path / "out"),
+                     "--no-progress", HDCORE_DATA_DIR=str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("as sweep 1")
+    with open_store(tmp_path / "data") as store:
+        [listed] = store.sweeps()
+        _, stored = store.sweep(listed.id)
+    assert listed.name == str(references) and listed.entries == ("bicubic", "lanczos") and listed.duration_s > 0
+    assert stored.to_records() == json.loads((tmp_path / "out" / files.RESULTS_JSON).read_text())
+
+
+def test_a_history_that_cannot_be_written_is_a_warning_and_the_files_are_still_there(references, tmp_path):
+    blocked = tmp_path / "data"
+    blocked.write_text("a file where the history folder should be")
+    result = run_cli(str(references), "--providers", "lanczos", "--scales", "2", "--out", str(tmp_path / "out"),
+                     "--no-progress", HDCORE_DATA_DIR=str(blocked))
+    assert result.returncode == 0 and (tmp_path / "out" / files.REPORT).is_file()
+    [warning] = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warning.startswith("hdcore: warning: the sweep was not stored in the history: cannot ")
