@@ -15,6 +15,7 @@ from ..errors import InvalidInput
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"})
 SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+ANIMATED_SUFFIXES = frozenset({".gif", ".webp", ".png", ".apng"})  # files that may hold an animation
 GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -137,6 +138,9 @@ def plan_items(
     suffix = output_suffix(format)
     planned = [(entry, _planned_output(entry, scale, suffix, out_dir, output)) for entry in found]
     outputs = {path.resolve() for _, path in planned}
+    # An animation's output is written in its own format: "anim_x2.gif", not the planned "anim_x2.png".
+    outputs |= {path.with_suffix(entry.path.suffix).resolve() for entry, path in planned
+                if entry.path.suffix.lower() in ANIMATED_SUFFIXES}  # fmt: skip
     # A file found in a folder that is another input's output is a previous run's result, not an input.
     planned = [(e, p) for e, p in planned if e.explicit or e.path.resolve() not in outputs]
     items: list[BatchItem] = []
@@ -179,8 +183,11 @@ def _archive_name(entry: FoundInput, path: Path, out_dir: str | Path | None) -> 
 
 
 def existing_output(item: BatchItem) -> Path | None:
-    """The output a previous run wrote for ``item``, if any (PNG too: the encoder falls back to it)."""
-    for candidate in (item.output, item.output.with_suffix(".png")):
+    """The output a previous run wrote for ``item``, if any (PNG too: the encoder falls back to it; an animation's
+    own format, which it is written in)."""
+    own = item.source.suffix.lower()
+    animated = (item.output.with_suffix(own),) if own in ANIMATED_SUFFIXES else ()
+    for candidate in (item.output, item.output.with_suffix(".png"), *animated):
         if candidate.is_file():
             return candidate
     return None

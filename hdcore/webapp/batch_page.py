@@ -62,7 +62,9 @@ class BatchTracker:
     def progress(self, item: Any, event: ProgressEvent) -> None:
         name = f"{self._name(item)} · {short_label(event.provider)}"
         if event.stage == "progress" and event.total > 0:
-            self._show(item.index, (min(1.0, event.done / event.total), f"{name}: tile {event.done} of {event.total}"))
+            unit = event.message or "tile"  # an animation counts frames
+            text = f"{name}: {unit} {event.done} of {event.total}"
+            self._show(item.index, (min(1.0, event.done / event.total), text))
         elif event.stage == "start":
             self._show(item.index, (0.0, f"{name}: trying…"))
         elif event.stage == "waiting":
@@ -111,7 +113,7 @@ class BatchOutcome:
     zip_data: bytes = b""
     problems: list[str] = field(default_factory=list)
     error: str = ""  # the whole batch could not run (e.g. a model no tier serves)
-    scale: int = 2
+    size_label: str = "x2"  # the outputs' size as their names say it: "x4", "w3840", "long2000"
 
     @property
     def ok(self) -> list[Any]:
@@ -123,7 +125,11 @@ class BatchOutcome:
 
     @property
     def zip_name(self) -> str:
-        return f"hd_enhance_x{self.scale}.zip"
+        return f"hd_enhance_{self.size_label}.zip"
+
+    def zip_bytes(self) -> bytes:
+        """The zip; a callable, so the download button hands it over only when clicked."""
+        return self.zip_data
 
 
 def run_batch_upload(
@@ -139,7 +145,8 @@ def run_batch_upload(
     The inputs are written to a private temporary folder that is gone when this returns; what comes back names
     each image as it was uploaded.
     """
-    outcome = BatchOutcome(scale=settings.scale)
+    label = batch_lib.size_label(settings.scale, settings.width, settings.height, settings.longest_side)
+    outcome = BatchOutcome(size_label=label)
     with tempfile.TemporaryDirectory(prefix="hdcore-batch-") as work:
         inbox, outbox = Path(work, "in"), Path(work, "out")
         found = []
@@ -149,7 +156,7 @@ def run_batch_upload(
             path.write_bytes(one.data)
             found.append(batch_lib.FoundInput(path, Path(one.name).parent))
         try:
-            items, problems = batch_lib.plan_items(found, settings.scale, settings.format, out_dir=outbox)
+            items, problems = batch_lib.plan_items(found, label, settings.format, out_dir=outbox)
             outcome.problems += [_relative(p, work) for p in problems]
             results = batch_lib.run_batch(items, engine, settings, reporter, cancel)
         except Cancelled:
@@ -223,6 +230,13 @@ def batch_summary(outcome: BatchOutcome) -> list[Headline]:
         Headline("Failed", str(len(outcome.failed))),
         Headline("Cost", usd(cost), "every tier tried, every image"),
     ]
+
+
+def too_many_files(count: int, limit: int = BATCH_MAX_IMAGES) -> str:
+    """The one line the page shows when an upload holds more files than a batch takes, or ""."""
+    if count <= limit:
+        return ""
+    return f"{count} files uploaded: a batch takes at most {limit}; remove {count - limit} to go on"
 
 
 def batch_failure_lines(outcome: BatchOutcome) -> list[str]:

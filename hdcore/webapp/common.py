@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import health
 from ..attempts import Attempt
+from ..batch import size_label
 from ..config import Config, known_settings
 from ..engine import SCALES, Engine
 from ..errors import HDCoreError
@@ -238,8 +239,10 @@ def scrubbed(attempts: Iterable[Attempt], config: Config) -> list[Attempt]:
     return [dataclasses.replace(a, reason=redact(a.reason, config)) if a.reason else a for a in attempts]
 
 
-def download_name(source_name: str, scale: int, output_format: str) -> str:
+def download_name(source_name: str, size: float | str, output_format: str) -> str:
+    """ "photo_x4.png"; ``size`` is a factor or the label ``batch.size_label`` makes ("w3840": "photo_w3840.png")."""
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "image"
     extension = {"jpeg": "jpg"}.get(output_format, output_format)
-    return f"{stem}_x{scale}.{extension}"
+    label = size if isinstance(size, str) else size_label(size)
+    return f"{stem}_{label}.{extension}"
