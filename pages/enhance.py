@@ -46,8 +46,7 @@ with source_column:
     if upload is not None:
         st.image(upload.image, width=min(upload.size[0], 360))
         st.caption(f"{webapp.Narrator.markdown(upload.name)} · {upload.summary}")
-        for note in upload.warnings:
-            st.caption(f":material/info: {webapp.Narrator.markdown(note)}")
+    upload_notes = st.container()  # filled once the settings say whether the upload runs as a still
 
 with settings_column:
     provider = st.selectbox(
@@ -95,6 +94,8 @@ with settings_column:
         if webapp.quality_applies(output_format):
             quality = quality_column.slider("Quality", 50, 100, webapp.default_quality(output_format))
         copy_metadata = common.copy_metadata_toggle("enhance.metadata")
+    for note in webapp.upload_notes(upload, bool(every_frame)) if upload is not None else ():
+        upload_notes.caption(f":material/info: {webapp.Narrator.markdown(note)}")
     blocked = upload is None or bool(preview.error) or bool(plan and plan.error)
     clicked = st.button("Enhance", type="primary", icon=":material/auto_awesome:", disabled=blocked, width="stretch")
 

@@ -43,7 +43,7 @@ from .enhance_page import (  # noqa: F401
     latency_chart_rows, SessionTotals, decibels, quality_figures,
 )
 from .animated_page import (  # noqa: F401
-    FRAME_CHOICES, FRAME_LABELS, FRAME_HELP, runs_every_frame, animation_factor, animation_tiers, AnimationPlan,
+    FRAME_CHOICES, FRAME_LABELS, FRAME_HELP, runs_every_frame, upload_notes, animation_factor, animation_tiers, AnimationPlan,
     plan_animation, run_animation, frame_progress, animation_done_label, animation_headline, frame_attempt_rows,
     MAX_PLAYER_BYTES, animation_player,
 )

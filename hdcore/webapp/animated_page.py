@@ -37,6 +37,12 @@ def runs_every_frame(request: EnhanceRequest, upload: UploadInfo | None) -> bool
     return upload is not None and upload.animation is not None and request.every_frame
 
 
+def upload_notes(upload: UploadInfo, every_frame: bool) -> tuple[str, ...]:
+    """What decoding the upload as a still noted ("only the first of 20 frames is used"): nothing of it holds
+    when every frame runs, each decoded whole from the animation."""
+    return () if every_frame and upload.animation is not None else upload.warnings
+
+
 def animation_factor(size: OutputSize, frame_size: tuple[int, int]) -> float:
     """The factor the frames are enlarged by (the estimate and the frames x pixels cap count with it); a width or
     longest side becomes the factor that reaches it. ``InvalidInput`` when the size cannot be reached."""

@@ -161,3 +161,10 @@ def test_a_transparent_animation_keeps_its_transparency_and_no_dark_fringe():
     assert outcome.animation.format == "png"
     first = np.asarray(outcome.output_image)
     assert first[:5, :5, 3].max() == 0 and first[-5:, -5:, 3].min() == 255  # the transparent corner stays clear
+
+
+def test_the_notes_of_decoding_a_still_are_shown_only_when_a_still_runs():
+    upload = upload_of(film(), engine_with())
+    assert upload.warnings == ("animated GIF: only the first of 20 frames is used",)
+    assert webapp.upload_notes(upload, every_frame=True) == ()
+    assert webapp.upload_notes(upload, every_frame=False) == upload.warnings
