@@ -609,7 +609,8 @@ def test_metadata_is_copied_by_default_and_left_out_when_the_toggle_is_off():
     toggle = next(toggle for toggle in app.toggle if toggle.label == "Copy metadata (EXIF, XMP)")
     assert toggle.value is True
     enhance(app)
-    assert camera_fields(app.session_state["outcome"].download_data()) == ("Hasselblad", "500C/M", "1969:07:20 20:17:40")
+    camera = ("Hasselblad", "500C/M", "1969:07:20 20:17:40")
+    assert camera_fields(app.session_state["outcome"].download_data()) == camera
     next(toggle for toggle in app.toggle if toggle.label == "Copy metadata (EXIF, XMP)").set_value(False).run()
     enhance(app)
     assert camera_fields(app.session_state["outcome"].download_data()) == (None, None, None)
@@ -620,7 +621,8 @@ def test_an_animated_gif_is_counted_estimated_and_upscaled_frame_by_frame():
 
     app = started_app()
     upload(app, "pan.gif", film(loop=3), "image/gif")
-    assert "pan.gif · 64 × 48 px · " in " ".join(captions(app)) and any(c.endswith("GIF · 20 frames") for c in captions(app))
+    summary = next(text for text in captions(app) if text.startswith("pan.gif · 64 × 48 px · "))
+    assert summary.endswith(" GIF · 20 frames")
     animation = next(radio for radio in app.radio if radio.label == "Animation")
     assert animation.options == ["Every frame", "First frame only"] and animation.value is True
     app.radio[0].set_value(2).run()
