@@ -204,6 +204,12 @@ def _estimate(header: AnimationHeader, scale: int, model: str | None, max_frame_
     return AnimationEstimate(header.format, header.frames, header.size, scale, output_size, name, seconds, cost)
 
 
+def unpaid_tiers(engine: Engine, provider: str | Sequence[str] = "auto", fallback: bool = False) -> list[str]:
+    """The tiers of ``provider``'s chain that need no token or endpoint (they run on this machine): what an
+    animation may use until its user accepts the cloud's cost. Empty when every tier of the chain is a cloud one."""
+    return [name for name in engine.plan(provider, fallback) if not engine.provider(name).info.requires]
+
+
 def _refuse_cloud_tiers(engine: Engine, provider: str | Sequence[str], fallback: bool, allow_paid: bool) -> None:
     """Cloud tiers bill or rate-limit each call, and an animation is a call per frame: only with ``allow_paid``.
 

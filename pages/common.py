@@ -128,7 +128,9 @@ def keep(outcome: webapp.RunOutcome) -> None:
 
 def past_status(outcome: webapp.RunOutcome) -> None:
     """The finished run's status, as it ended, on the reruns after it."""
-    if outcome.ok:
+    if outcome.animation is not None:
+        label, state = webapp.animation_done_label(outcome), "complete"
+    elif outcome.ok:
         label, state = webapp.done_label(outcome.result), "complete"
     else:
         label, state = webapp.failure_title(outcome), "error"
@@ -160,3 +162,81 @@ def option_widget(option: webapp.ShownOption):
         return st.radio(info.label, choices, index=index, horizontal=True, help=info.help or None,
                         format_func=lambda choice: info.choice_labels.get(choice, choice))  # fmt: skip
     return st.text_input(info.label, value=option.default or "", help=info.help or None)
+
+
+def size_control(scales: list[int], source: tuple[int, int] | None, max_output_pixels: int, key: str,
+                 whole_page_follows: bool = False) -> tuple[webapp.OutputSize, webapp.SizePreview]:  # fmt: skip
+    """The output size widgets and the size they give, shown before a run. A fragment: typing a width reruns
+    this part alone, not the page with its comparison. When the change matters elsewhere (the native scale,
+    which picks each tier's options; whether it can run at all; an animation's estimate with
+    ``whole_page_follows``), the whole page reruns."""
+    st.session_state[f"{key}.page_run"] = True  # the fragment runs with the page now, not alone
+    try:
+        return _size_fragment(scales, source, max_output_pixels, key, whole_page_follows)
+    finally:
+        st.session_state[f"{key}.page_run"] = False
+
+
+@st.fragment
+def _size_fragment(scales: list[int], source: tuple[int, int] | None, max_output_pixels: int, key: str,
+                   whole_page_follows: bool) -> tuple[webapp.OutputSize, webapp.SizePreview]:  # fmt: skip
+    way = st.selectbox("Output size", webapp.SIZE_WAYS, format_func=webapp.SIZE_WAY_LABELS.get)
+    values: dict = {}
+    if way == "factor":
+        options = webapp.factor_options(scales)
+        values["factor"] = st.radio("Scale", options, index=options.index(webapp.default_scale(scales)),
+                                    horizontal=True, format_func=webapp.factor_label)  # fmt: skip
+        if values["factor"] == webapp.CUSTOM_FACTOR:
+            values["custom"] = st.number_input("Factor", *webapp.FACTOR_RANGE, value=webapp.DEFAULT_CUSTOM_FACTOR,
+                                               step=webapp.FACTOR_STEP, format="%.2f")  # fmt: skip
+    elif way == "box":
+        width, height = st.columns(2)
+        values["width"] = width.number_input("Width (px)", 1, webapp.MAX_TARGET_SIDE, value=webapp.DEFAULT_WIDTH)
+        values["height"] = height.number_input("Height (px)", 1, webapp.MAX_TARGET_SIDE, value=None, placeholder="any")
+        values["fit"] = st.radio("Fit", webapp.FIT_CHOICES, format_func=webapp.FIT_LABELS.get, horizontal=True,
+                                 disabled=not (values["width"] and values["height"]), help=webapp.FIT_HELP)
+    else:
+        values["longest_side"] = st.number_input("Longest side (px)", 1, webapp.MAX_TARGET_SIDE,
+                                                 value=webapp.DEFAULT_WIDTH)  # fmt: skip
+    size = webapp.chosen_size(way, values)
+    preview = webapp.preview_size(size, source, max_output_pixels)
+    if preview.error:
+        st.error(webapp.Narrator.markdown(preview.error), icon=":material/aspect_ratio:")
+    else:
+        st.caption(f":material/aspect_ratio: Output: {webapp.Narrator.markdown(preview.text)}")
+    seen = (size.native_scale(source), bool(preview.error), size if whole_page_follows else None)
+    alone = not st.session_state.get(f"{key}.page_run", True)
+    changed = st.session_state.get(f"{key}.seen", seen) != seen
+    st.session_state[f"{key}.seen"] = seen
+    if alone and changed:
+        st.rerun()  # from a fragment: the whole page, so what depends on the size follows it
+    return size, preview
+
+
+def copy_metadata_toggle(key: str) -> bool:
+    return st.toggle("Copy metadata (EXIF, XMP)", value=True, key=key,
+                     help="The upload's camera, time, GPS and editing record go into the output (orientation "
+                          "is applied to the pixels; PNG text and the colour profile are kept too).")  # fmt: skip
+
+
+def run_animation_live(request: webapp.EnhanceRequest, source: webapp.UploadInfo) -> webapp.RunOutcome:
+    """Every frame of an animated upload, with a bar that moves on after each frame; cancelled like ``run_live``."""
+    frames = source.animation.frames if source.animation is not None else 0
+    with st.status(f"Enhancing {frames} frames…", expanded=True) as status:
+        bar = st.progress(0.0, text=f"Frame 0 of {frames}")
+        relay = webapp.ProgressRelay(lambda done: bar.progress(*webapp.frame_progress(done)))
+        try:
+            outcome = webapp.run_animation(engine(), request, progress=relay, cancel=relay.cancel, source=source)
+        except hdcore.Cancelled:
+            relay.reraise()
+            raise
+        if relay.interrupted is not None:
+            keep(outcome)
+            relay.reraise()
+        bar.empty()
+        if outcome.ok:
+            status.update(label=webapp.animation_done_label(outcome), state="complete", expanded=False)
+        else:
+            status.update(label=webapp.failure_title(outcome), state="error", expanded=False)
+    keep(outcome)
+    return outcome

@@ -11,8 +11,9 @@ config = engine.config
 
 st.title("HD Enhance")
 st.caption(
-    "Drop a photo and get it 2–4× larger. The tiers are tried in order until one delivers; "
-    "without tokens, the embedded local models do the work."
+    "Drop a photo (or an animated GIF, WebP or PNG) and get it larger: 2–4×, any factor up to 8×, or exactly the "
+    "width, height or longest side you need. The tiers are tried in order until one delivers; without tokens, the "
+    "embedded local models do the work."
 )
 
 
@@ -38,14 +39,14 @@ with source_column:
     uploaded = st.file_uploader(
         f"Image ({webapp.UPLOAD_FORMATS_TEXT})",
         type=list(webapp.UPLOAD_TYPES),
+        max_upload_size=webapp.upload_limit_mb(config.max_input_pixels),
         help=f"Up to {config.max_input_pixels:,} pixels; the format is read from the content, not the name.",
     )
     upload = inspected(uploaded)
     if upload is not None:
         st.image(upload.image, width=min(upload.size[0], 360))
         st.caption(webapp.md_escape(f"{upload.name} · {upload.summary}"))
-        for note in upload.warnings:
-            st.caption(f":material/info: {webapp.Narrator.markdown(note)}")
+    upload_notes = st.container()  # filled once the settings say whether the upload runs as a still
 
 with settings_column:
     provider = st.selectbox(
@@ -64,29 +65,50 @@ with settings_column:
         help="Each tier's default depends on the scale; force a tier to choose one of its models.",
     )
     model = webapp.chosen_model(model_choice)
-    scales = webapp.scale_options(engine, provider, model)
-    scale = st.radio(
-        "Scale", scales, index=scales.index(webapp.default_scale(scales)), horizontal=True, format_func=lambda s: f"{s}×"
-    )
-    shown = webapp.applicable_options(engine, provider, model, scale)
+    animated = upload is not None and upload.animation is not None
+    size, preview = common.size_control(webapp.scale_options(engine, provider, model), upload and upload.size,
+                                        config.max_output_pixels, "enhance.size", animated)  # fmt: skip
+    shown = webapp.applicable_options(engine, provider, model, size.native_scale(upload and upload.size))
     chosen = {option.info.name: common.option_widget(option) for option in shown}
-    format_column, quality_column = st.columns(2)
-    output_format = format_column.selectbox(
-        "Output format", webapp.OUTPUT_FORMATS, format_func=lambda f: webapp.FORMAT_LABELS[f], help=webapp.FORMAT_HELP
-    )
-    quality = None
-    if webapp.quality_applies(output_format):
-        quality = quality_column.slider("Quality", 50, 100, webapp.default_quality(output_format))
-    clicked = st.button("Enhance", type="primary", icon=":material/auto_awesome:", disabled=upload is None,
-                        width="stretch")
+    every_frame = animated and st.radio("Animation", webapp.FRAME_CHOICES, format_func=webapp.FRAME_LABELS.get,
+                                        horizontal=True, help=webapp.FRAME_HELP)  # fmt: skip
+    output_format, quality, copy_metadata, allow_paid, plan = "png", None, True, False, None
+    if every_frame:
+        request = webapp.EnhanceRequest(uploaded.getvalue(), uploaded.name, provider=provider, model=model,
+                                        options=webapp.enhance_options(shown, chosen), **size.keywords)  # fmt: skip
+        plan = webapp.plan_animation(engine, request, upload.animation)
+        if plan.error:
+            st.error(webapp.Narrator.markdown(plan.error), icon=":material/animation:")
+        else:
+            st.caption(f":material/animation: {webapp.Narrator.markdown(plan.estimate)}; written back as an "
+                       f"animated {upload.animation.format.upper()}, its timing and loop kept")  # fmt: skip
+        if plan.cloud_cost:
+            allow_paid = st.checkbox(f"Use the cloud tiers for every frame: {plan.cloud_cost}", value=False,
+                                     help="Unticked, only the tiers on this machine run the frames.")  # fmt: skip
+    else:
+        format_column, quality_column = st.columns(2)
+        output_format = format_column.selectbox(
+            "Output format", webapp.OUTPUT_FORMATS, format_func=lambda f: webapp.FORMAT_LABELS[f],
+            help=webapp.FORMAT_HELP,
+        )  # fmt: skip
+        if webapp.quality_applies(output_format):
+            quality = quality_column.slider("Quality", 50, 100, webapp.default_quality(output_format))
+        copy_metadata = common.copy_metadata_toggle("enhance.metadata")
+    for note in webapp.upload_notes(upload, bool(every_frame)) if upload is not None else ():
+        upload_notes.caption(f":material/info: {webapp.Narrator.markdown(note)}")
+    blocked = upload is None or bool(preview.error) or bool(plan and plan.error)
+    clicked = st.button("Enhance", type="primary", icon=":material/auto_awesome:", disabled=blocked, width="stretch")
 
-if clicked and upload is not None:
+if clicked and not blocked:
     request = webapp.EnhanceRequest(
-        data=uploaded.getvalue(), source_name=uploaded.name, scale=scale, provider=provider, model=model,
-        options=webapp.enhance_options(shown, chosen),
-        output_format=output_format, quality=quality,
+        data=uploaded.getvalue(), source_name=uploaded.name, provider=provider, model=model,
+        options=webapp.enhance_options(shown, chosen), output_format=output_format, quality=quality,
+        copy_metadata=copy_metadata, every_frame=bool(every_frame), allow_paid=allow_paid, **size.keywords,
     )  # fmt: skip
-    outcome = common.run_live(request, upload)
+    if webapp.runs_every_frame(request, upload):
+        outcome = common.run_animation_live(request, upload)
+    else:
+        outcome = common.run_live(request, upload)
 else:
     outcome = st.session_state.get("outcome")
     if outcome is not None:
@@ -101,21 +123,30 @@ if not outcome.ok:
     st.error(webapp.failure_markdown(outcome))
 else:
     st.subheader("Before and after")
-    common.headline(webapp.headline(outcome))
+    animation = outcome.animation
+    common.headline(webapp.headline(outcome) if animation is None else webapp.animation_headline(outcome))
     slider = webapp.comparison(outcome)
     st.iframe(slider.html, height="content", alt="Before and after comparison slider")
+    if animation is not None:
+        player = webapp.animation_player(outcome)
+        if player is None:
+            st.caption(f"The animation is over {webapp.human_bytes(webapp.MAX_PLAYER_BYTES)}: download it to play it.")
+        else:
+            st.iframe(player, height="content", alt="The upscaled animation, playing")
     download, note = st.columns([1, 3], vertical_alignment="center")
-    download.download_button(
-        f"Download {outcome.encoded.format.upper()}", outcome.encoded.data, file_name=outcome.download_name,
-        mime=outcome.encoded.mime, type="primary", icon=":material/download:", on_click="ignore", width="stretch",
+    _, file_format, mime = outcome.download
+    download.download_button(  # the bytes are handed over on the click, and the click does not rerun the page
+        f"Download {file_format.upper()}", outcome.download_data, file_name=outcome.download_name,
+        mime=mime, type="primary", icon=":material/download:", on_click="ignore", width="stretch",
     )  # fmt: skip
     note.caption(f"Full resolution: {webapp.output_summary(outcome)} · `{outcome.download_name}`")
     if outcome.model_choice:
         st.info(webapp.Narrator.markdown(outcome.model_choice), icon=":material/model_training:")
     if outcome.notes:
         st.caption(f":material/info: {webapp.Narrator.markdown(outcome.notes)}")
-    st.caption("Quality of this result")
-    common.headline(webapp.quality_figures(outcome))
+    if animation is None:
+        st.caption("Quality of this result")
+        common.headline(webapp.quality_figures(outcome))
 
     @st.fragment
     def detail(outcome: webapp.RunOutcome) -> None:
@@ -123,7 +154,7 @@ else:
         across, down = st.columns(2)
         x = across.slider("Across", 0, 100, 50, format="%d%%")
         y = down.slider("Down", 0, 100, 50, format="%d%%")
-        before, after, box = webapp.crop_pair(outcome.source.image, outcome.result.image, (x / 100, y / 100))
+        before, after, box = webapp.crop_pair(outcome.source.image, outcome.output_image, (x / 100, y / 100))
         left, right = st.columns(2)
         left.image(before, caption="Before (nearest neighbour)")
         right.image(after, caption=f"After, 1:1 — x {box[0]}–{box[2]}, y {box[1]}–{box[3]}")
@@ -135,7 +166,7 @@ else:
 if outcome.attempts:
     st.subheader("Tiers of this run")
     st.dataframe(
-        webapp.attempt_rows(outcome.attempts),
+        webapp.attempt_rows(outcome.attempts) if outcome.animation is None else webapp.frame_attempt_rows(outcome),
         hide_index=True,
         placeholder="–",
         width="stretch",
@@ -148,7 +179,7 @@ if outcome.attempts:
 
 chart, session = st.columns(2, gap="large")
 bars = webapp.latency_chart_rows(outcome.attempts)
-if outcome.attempts:
+if outcome.attempts and outcome.animation is None:  # an animation's frames are in the table above
     chart.subheader("Latency by tier")
     with chart:
         if bars:

@@ -406,3 +406,53 @@ def test_control_characters_from_names_and_servers_never_reach_the_terminal(tmp_
         assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output, output
     assert "\\x1b]0;owned\\x07" in broken.stderr and "denied \\x1b]0;owned" in failed.stderr
     assert "denied \\x1b]0;owned" in listing.stdout
+# --- animations and metadata ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gif_file(tmp_path: Path) -> Path:
+    from tests.test_animated import film
+
+    path = tmp_path / "pan.gif"
+    path.write_bytes(film(loop=3))
+    return path
+
+
+def test_an_animated_gif_is_upscaled_frame_by_frame_on_the_local_tier_keeping_timing_and_loop(gif_file, tmp_path):
+    from tests.test_animated import DURATIONS
+
+    # A configured cloud tier in the auto chain is left out: every frame would be a paid call.
+    result = run("upscale", str(gif_file), "--scale", "2", "--json", "--no-progress", "--out-dir", str(tmp_path / "out"),
+                 env={"REPLICATE_API_TOKEN": "r8_SENTINEL_not_sent_anywhere"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["output"].endswith("pan_x2.gif") and record["frames"] == 20 and record["format"] == "gif"
+    assert record["durations_ms"] == DURATIONS and record["loop"] == 3 and record["output_size"] == [128, 96]
+    assert {attempt["provider"] for attempt in record["attempts"]} == {"local"}
+    with Image.open(record["output"]) as written:
+        assert written.n_frames == 20 and written.info["loop"] == 3 and written.size == (128, 96)
+
+
+def test_first_frame_makes_a_still_and_a_cloud_only_chain_needs_allow_paid(gif_file, tmp_path):
+    still = run("upscale", str(gif_file), "--scale", "2", "--first-frame", "--provider", "lanczos", "--json")
+    assert still.returncode == 0, still.stderr
+    record = json.loads(still.stdout)
+    assert record["output"].endswith("pan_x2.png") and "frames" not in record
+    assert Image.open(record["output"]).size == (128, 96)
+    refused = run("upscale", str(gif_file), "--provider", "replicate", "--overwrite",
+                  env={"REPLICATE_API_TOKEN": "r8_SENTINEL_not_sent_anywhere"})  # fmt: skip
+    assert_one_line_error(refused, 2, "an animation is one call per frame, and replicate runs in the cloud")
+    assert "--allow-paid" in refused.stderr and "r8_SENTINEL" not in refused.stderr
+
+
+def test_metadata_is_copied_unless_no_metadata_is_given(tmp_path):
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Hasselblad", "500C/M"
+    source = tmp_path / "moon.jpg"
+    photo((20, 16)).save(source, quality=90, exif=exif)
+    kept = run("upscale", str(source), "--scale", "2", "--provider", "lanczos", "-o", str(tmp_path / "kept.png"))
+    bare = run("upscale", str(source), "--scale", "2", "--provider", "lanczos", "--no-metadata",
+               "-o", str(tmp_path / "bare.png"))  # fmt: skip
+    assert kept.returncode == bare.returncode == 0, kept.stderr + bare.stderr
+    assert Image.open(tmp_path / "kept.png").getexif().get(0x0110) == "500C/M"
+    assert not Image.open(tmp_path / "bare.png").getexif()

@@ -15,7 +15,7 @@ from hdcore.config import BudgetSettings, Config, HedgeSettings, OrderSettings
 from hdcore.errors import AllTiersFailed
 from hdcore.health import ALL_MODELS, DAY, HOUR, Figures
 from hdcore.history import HistoryStore
-from tests.app.test_app import rendered_text, walk
+from tests.app.test_app import rendered_text, shown, walk
 
 NOW = datetime(2024, 5, 17, 12, 30, tzinfo=timezone.utc).timestamp()
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -222,9 +222,9 @@ def test_health_page_shows_figures_charts_budget_and_the_adaptive_order(data_dir
             add(store, health.time.time() - 60 * minute,
                 attempt("hf", "error", latency=2.0), attempt("replicate", "ok", latency=3.0, cost=0.002))  # fmt: skip
     app = health_page({"HUGGINGFACE_TOKEN": HF_SENTINEL})
-    captions = " ".join(caption.value for caption in app.caption)
+    captions = " ".join(shown(caption) for caption in app.caption)
     assert "Replicate first: Hugging Face failed 5 of 5 in the last hour" in captions
-    assert "spent today (UTC): \\$0.0100" in captions
+    assert "spent today (UTC): $0.0100" in captions
     rows = app.dataframe[0].value.to_dict("records")
     replicate = next(r for r in rows if (r["Provider"], r["Window"], r["Model"]) == ("Replicate", "1 h", "all models"))
     assert (replicate["Attempts"], replicate["Success rate (%)"], replicate["p95 latency (s)"]) == (5, 100.0, 3.0)

@@ -15,6 +15,7 @@ from ..errors import InvalidInput
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"})
 SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+ANIMATED_SUFFIXES = frozenset({".gif", ".webp", ".png", ".apng"})  # files that may hold an animation
 GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -144,6 +145,9 @@ def plan_items(
     suffix = output_suffix(format)
     planned = [(entry, _planned_output(entry, scale, suffix, out_dir, output)) for entry in found]
     outputs = {path.resolve() for _, path in planned}
+    # An animation's output is written in its own format: "anim_x2.gif", not the planned "anim_x2.png".
+    outputs |= {path.with_suffix(entry.path.suffix).resolve() for entry, path in planned
+                if entry.path.suffix.lower() in ANIMATED_SUFFIXES}  # fmt: skip
     # A file found in a folder that is another input's output is a previous run's result, not an input.
     planned = [(e, p) for e, p in planned if e.explicit or e.path.resolve() not in outputs]
     items: list[BatchItem] = []

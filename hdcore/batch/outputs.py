@@ -36,9 +36,12 @@ def write_output(planned: Path, encoded: images.EncodedImage) -> Path:
     return path
 
 
+WRITTEN_SUFFIXES = {**SUFFIXES, "gif": ".gif"}  # an animation is written in its own format, GIF included
+
+
 def _with_written_suffix(planned: Path, written_format: str) -> Path:
-    accepted = {".jpg", ".jpeg"} if written_format == "jpeg" else {SUFFIXES[written_format]}
-    return planned if planned.suffix.lower() in accepted else planned.with_suffix(SUFFIXES[written_format])
+    accepted = {".jpg", ".jpeg"} if written_format == "jpeg" else {WRITTEN_SUFFIXES[written_format]}
+    return planned if planned.suffix.lower() in accepted else planned.with_suffix(WRITTEN_SUFFIXES[written_format])
 
 
 CSV_COLUMNS = (

@@ -24,7 +24,8 @@ from ..config import DEFAULT_MAX_INPUT_PIXELS
 from ..images.formats import ALPHA_MODES, MAX_SIDE
 from .inputs import SUFFIXES, BatchItem
 
-PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
+ANIMATION_FORMATS = {".gif": "gif", ".webp": "webp", ".png": "png", ".apng": "png"}  # an animation keeps its own
 BYTES_PER_OUTPUT_PIXEL = 8  # 16-bit RGBA, uncompressed: no output file of a given size can be larger
 ORIENTATION = 0x0112
 TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
@@ -41,10 +42,21 @@ def existing_output(item: BatchItem, scale: float | Callable[[tuple[int, int]], 
         return None
     size, has_alpha = expected
     wanted = images.FORMAT_ALIASES.get(format, format)
-    for path, written in _candidates(item.output, wanted, size, has_alpha):
+    candidates = list(_candidates(item.output, wanted, size, has_alpha))
+    own = ANIMATION_FORMATS.get(item.source.suffix.lower())
+    if own is not None and _is_animation(item.source, max_input_pixels):  # written in its own format
+        candidates.append((item.output.with_suffix(item.source.suffix.lower()), own))
+    for path, written in candidates:
         if _is_complete(path, written, size):
             return path
     return None
+
+
+def _is_animation(source: Path, max_pixels: int) -> bool:
+    try:
+        return images.probe_animation(images.read_source_bytes(source, max_pixels=max_pixels)) is not None
+    except HDCoreError:
+        return False
 
 
 def _candidates(output: Path, wanted: str, size: tuple[int, int], has_alpha: bool) -> Iterator[tuple[Path, str]]:
@@ -115,5 +127,7 @@ def _ends_whole(data: bytes, written: str) -> bool:
         return data.endswith(b"IEND\xaeB`\x82")
     if written == "jpeg":
         return data.endswith(b"\xff\xd9")
+    if written == "gif":
+        return data.endswith(b";")  # the GIF trailer
     return len(data) >= 12 and data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data)
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Protocol, Sequence
 
+from .. import images
+from ..animated import AnimationResult, FrameProgress, enhance_animation, unpaid_tiers
 from ..attempts import Attempt
 from ..engine import Engine, EnhanceResult, ProgressEvent
 from ..engine.target import resolve
 from ..errors import AllTiersFailed, HDCoreError, InvalidInput
-from .inputs import BatchItem
+from .inputs import ANIMATED_SUFFIXES, BatchItem
 from .outputs import write_output
 from .resume import existing_output
 
@@ -46,6 +48,12 @@ class BatchSettings:
     format: str = "png"
     quality: int | None = None
     overwrite: bool = False
+    copy_metadata: bool = True  # the source's EXIF, XMP and text into each output
+    # Animated GIF / WebP / APNG: "all" upscales every frame into the same format; "first" makes a still of the
+    # first frame (written in ``format``). Every frame runs on the tiers that need no token unless ``allow_paid``:
+    # an animation is one call per frame.
+    frames: Literal["all", "first"] = "all"
+    allow_paid: bool = False
 
 
 @dataclass
@@ -142,13 +150,16 @@ class _Worker:
         if existing is not None:
             return ItemResult(item, "skipped", EXIT_OK, existing, record=_skipped_record(item, existing))
         try:
+            animation = self._animation_of(item)
+            if animation is not None:
+                return self._animate(item, *animation)
             result = self.engine.enhance(
                 item.source, settings.scale, settings.provider, settings.model, width=settings.width,
                 height=settings.height, longest_side=settings.longest_side, fit=settings.fit, fallback=settings.fallback,
                 progress=lambda event: self.events.put(("progress", item, event)), cancel=self.cancel,
                 **settings.options,
             )  # fmt: skip
-            encoded = result.encode(settings.format, settings.quality)
+            encoded = result.encode(settings.format, settings.quality, copy_metadata=settings.copy_metadata)
             written = write_output(item.output, encoded)
         except AllTiersFailed as error:
             return _failed(item, EXIT_ALL_FAILED, str(error), error.attempts)
@@ -157,6 +168,63 @@ class _Worker:
         except OSError as error:
             return _failed(item, EXIT_BAD_INPUT, f"cannot write output: {error.strerror or error}", [])
         return _succeeded(item, written, result, list(encoded.warnings))
+
+    def _animation_of(self, item: BatchItem) -> tuple[bytes, images.AnimationHeader] | None:
+        """The file's bytes and header when it is an animation to upscale frame by frame, else None."""
+        if self.settings.frames != "all" or item.source.suffix.lower() not in ANIMATED_SUFFIXES:
+            return None
+        data = images.read_source_bytes(item.source, allow_paths=True, max_pixels=self.engine.config.max_input_pixels)
+        header = images.probe_animation(data, max_pixels=self.engine.config.max_input_pixels)
+        return None if header is None else (data, header)
+
+    def _animate(self, item: BatchItem, data: bytes, header: images.AnimationHeader) -> ItemResult:
+        """Every frame through the chain, written in the animation's own format (raises as ``engine.enhance``)."""
+        settings = self.settings
+        target = resolve(header.size, settings.scale, settings.width, settings.height, settings.longest_side,
+                         settings.fit)  # fmt: skip  # the factor the estimate and the frames x pixels cap count with
+        provider, fallback = settings.provider, settings.fallback
+        if not settings.allow_paid:
+            provider, fallback = unpaid_tiers(self.engine, provider, fallback), False
+            if not provider:
+                cloud = ", ".join(self.engine.plan(settings.provider))
+                raise InvalidInput(f"an animation is one call per frame, and {cloud} runs in the cloud: allow paid "
+                                   "tiers (--allow-paid) or take the first frame only (--first-frame)")  # fmt: skip
+        result = enhance_animation(
+            self.engine, data, target.factor, provider=_single(provider), model=settings.model,
+            allow_paid=settings.allow_paid, quality=settings.quality, cancel=self.cancel, fallback=fallback,
+            progress=lambda done: self.events.put(("progress", item, _frame_event(done))),
+            width=settings.width, height=settings.height, longest_side=settings.longest_side, fit=settings.fit,
+            **settings.options,
+        )  # fmt: skip
+        written = write_output(item.output, images.EncodedImage(result.data, result.format, result.mime))
+        return _animated(item, written, result, target.factor)
+
+
+def _single(provider: str | Sequence[str]) -> str | Sequence[str]:
+    """One tier by its name (an "auto" model is then chosen once for every frame), a longer chain as a list."""
+    return provider[0] if not isinstance(provider, str) and len(provider) == 1 else provider
+
+
+def _frame_event(done: FrameProgress) -> ProgressEvent:
+    """A frame finished, as a progress event whose message names what is counted ("frame", not a tile)."""
+    winner = next((attempt for attempt in reversed(done.attempts) if attempt.ok), None)
+    return ProgressEvent(
+        tier=winner.tier if winner else 0, provider=winner.provider if winner else "", stage="progress",
+        model=winner.model if winner else None, done=done.done, total=done.frames, message="frame",
+    )  # fmt: skip
+
+
+def _animated(item: BatchItem, written: Path, result: AnimationResult, factor: float) -> ItemResult:
+    attempts = [attempt for frame in result.attempts for attempt in frame]
+    winner = next(attempt for attempt in reversed(attempts) if attempt.ok)
+    record = {
+        "input": str(item.source), "output": str(written), "success": True, "provider": winner.provider,
+        "model": winner.model, "format": result.format, "frames": result.frame_count, "scale": factor,
+        "durations_ms": list(result.durations_ms), "loop": result.loop, "input_size": list(result.size),
+        "output_size": list(result.output_size), "cost_usd": round(result.cost_usd, 6), "warnings": result.warnings,
+        "attempts": [attempt.to_dict() for attempt in attempts],
+    }  # fmt: skip
+    return ItemResult(item, "ok", EXIT_OK, written, attempts=attempts, record=record)
 
 
 def _check_model_is_served(engine: Engine, chain: Sequence[str], model: str | None) -> None:

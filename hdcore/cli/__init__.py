@@ -80,8 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     upscale.add_argument("--preset", choices=("fast", "best"), help="local tier preset (default from HDCORE_LOCAL_PRESET)")
     upscale.add_argument("--tile", type=_non_negative, metavar="N", help="local tile size in px, 0 = automatic")
     upscale.add_argument("--denoise", type=int, choices=(-1, 0, 1, 2, 3), help="denoise level (Real-CUGAN, waifu2x)")
-    upscale.add_argument("--format", choices=images.FORMATS + ("jpg",), default=None, help="output format (default png)")
+    upscale.add_argument("--format", choices=images.FORMATS + ("jpg",), default=None,
+                         help="output format (default png; an animation keeps its own)")
     upscale.add_argument("--quality", type=int, metavar="Q", help="JPEG / WebP quality 1-100")
+    upscale.add_argument("--no-metadata", action="store_true",
+                         help="do not copy the EXIF, XMP and text of each input into its output")
+    upscale.add_argument("--first-frame", action="store_true",
+                         help="animated GIF / WebP / APNG: a still of the first frame (default: every frame)")
+    upscale.add_argument("--allow-paid", action="store_true",
+                         help="animations: let cloud tiers upscale the frames (one paid call per frame; default local)")
     upscale.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     upscale.add_argument("--recursive", action="store_true",
@@ -217,6 +224,7 @@ def _batch_settings(args: argparse.Namespace) -> batch.BatchSettings:
         provider=args.provider, model=args.model, fallback=args.fallback, options=options,
         # An output named with -o is the caller's explicit wish; resume-by-skipping is for folders and globs.
         format=args.format or "png", quality=args.quality, overwrite=args.overwrite or bool(args.output),
+        copy_metadata=not args.no_metadata, frames="first" if args.first_frame else "all", allow_paid=args.allow_paid,
     )
 
 

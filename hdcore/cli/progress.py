@@ -35,7 +35,7 @@ class TqdmReporter:
         bar = self._bars.get(item.index)
         if bar is None or bar.desc != label:  # a new image, or the next tier of the same one
             self._close_bar(item.index)
-            bar = self._new_bar(item.index, label, event.total)
+            bar = self._new_bar(item.index, label, event.total, event.message or "tile")  # an animation: "frame"
         bar.total, bar.n = event.total, event.done
         bar.refresh()
 
@@ -62,10 +62,10 @@ class TqdmReporter:
             self._batch.close()
             self._batch = None
 
-    def _new_bar(self, index: int, label: str, total: int) -> Any:
+    def _new_bar(self, index: int, label: str, total: int, unit: str) -> Any:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=label, unit="tile", file=self.file, leave=False, position=self._row(index))
+        bar = tqdm(total=total, desc=label, unit=unit, file=self.file, leave=False, position=self._row(index))
         self._bars[index] = bar
         return bar
 

@@ -76,8 +76,10 @@ class EnhanceResult:
             self._source_color = None  # the figures were all it was kept for
         return self._quality
 
-    def encode(self, format: str = "png", quality: int | None = None) -> images.EncodedImage:
-        return images.encode_image(self.image, format, quality)
+    def encode(self, format: str = "png", quality: int | None = None, *, copy_metadata: bool = True
+               ) -> images.EncodedImage:  # fmt: skip
+        """The image as PNG, JPEG or WebP; ``copy_metadata``: with the source's EXIF, XMP and text."""
+        return images.encode_image(self.image, format, quality, copy_metadata=copy_metadata)
 
     def to_dict(self) -> dict[str, Any]:
         return {

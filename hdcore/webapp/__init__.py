@@ -5,7 +5,9 @@ what these decide. Nothing here imports Streamlit, so all of it is unit-tested w
     common           settings from secrets and the environment, the shared engine, tier labels and choices,
                      redaction, the sidebar, headline figures
     narration        a run told as it happens (progress events → status lines), cancelled when the page reruns
+    sizing           the output size: a factor, a width and/or height, a longest side; where it lands
     enhance_page     options, upload, one run and its outcome, result views, attempts, session totals
+    animated_page    an animated upload: every frame or the first, the estimate, the cloud's cost, the run
     qa_page          provider/model comparisons on one image; sweeps over a set of references, past sweeps
     batch_page       uploads and zips into a batch, its progress and results
     providers_page   each tier's configuration (never a token), models, settings, prices, probes
@@ -28,12 +30,22 @@ from .common import (  # noqa: F401
 from .narration import (  # noqa: F401
     Narration, Narrator, ProgressRelay, done_label,
 )
+from .sizing import (  # noqa: F401
+    SIZE_WAYS, SIZE_WAY_LABELS, FIT_CHOICES, FIT_LABELS, FIT_HELP, CUSTOM_FACTOR, DEFAULT_CUSTOM_FACTOR, FACTOR_STEP,
+    FACTOR_RANGE, MAX_TARGET_SIDE, DEFAULT_WIDTH, factor_options, factor_label, OutputSize, chosen_size, SizePreview,
+    preview_size, how_reached,
+)
 from .enhance_page import (  # noqa: F401
     OUTPUT_FORMATS, FORMAT_LABELS, FORMAT_HELP, tiers_that_run, ShownOption, applicable_options,
     enhance_options, quality_applies, default_quality, UploadInfo, inspect_upload, EnhanceRequest, RunOutcome,
     run_enhance, failure_title, failure_lines, failure_markdown, record_outcome, output_summary, headline,
     comparison, CROP_SIDE, crop_pair, COST_BASIS, ATTEMPT_COLUMNS, attempt_rows, OUTCOME_COLORS,
     latency_chart_rows, SessionTotals, decibels, quality_figures,
+)
+from .animated_page import (  # noqa: F401
+    FRAME_CHOICES, FRAME_LABELS, FRAME_HELP, runs_every_frame, upload_notes, animation_factor, animation_tiers, AnimationPlan,
+    plan_animation, run_animation, frame_progress, animation_done_label, animation_headline, frame_attempt_rows,
+    MAX_PLAYER_BYTES, animation_player,
 )
 from .providers_page import (  # noqa: F401
     tier_rows, model_rows, price_rows, settings_rows, limits_rows, ProbeReport, probe_report, probe,
@@ -54,7 +66,7 @@ from .qa_page import (  # noqa: F401
 )
 from .batch_page import (  # noqa: F401
     BATCH_UPLOAD_TYPES, BatchUpdate, BatchTracker, BatchOutcome, run_batch_upload, batch_rows, batch_summary,
-    batch_failure_lines,
+    too_many_files, batch_failure_lines,
 )
 from ..batch.uploads import BATCH_MAX_IMAGES, BatchInput, BatchLimits, batch_inputs, is_zip_name, upload_limit_mb  # noqa: F401,E501
 from ..text import human_bytes, one_line, seconds, usd  # noqa: F401  (the pages format with these)

@@ -8,7 +8,7 @@ import io
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 from .. import batch as batch_lib
@@ -56,7 +56,9 @@ class BatchTracker:
     def progress(self, item: Any, event: ProgressEvent) -> None:
         name = f"{self._name(item)} · {short_label(event.provider)}"
         if event.stage == "progress" and event.total > 0:
-            self._show(item.index, (min(1.0, event.done / event.total), f"{name}: tile {event.done} of {event.total}"))
+            unit = event.message or "tile"  # an animation counts frames
+            text = f"{name}: {unit} {event.done} of {event.total}"
+            self._show(item.index, (min(1.0, event.done / event.total), text))
         elif event.stage == "start":
             self._show(item.index, (0.0, f"{name}: trying…"))
         elif event.stage == "waiting":
@@ -103,7 +105,7 @@ class BatchOutcome:
     zip_data: bytes = b""
     problems: list[str] = field(default_factory=list)
     error: str = ""  # the whole batch could not run (e.g. a model no tier serves)
-    scale: int = 2
+    size_label: str = "x2"  # the outputs' size as their names say it: "x4", "w3840", "long2000"
 
     @property
     def ok(self) -> list[Any]:
@@ -115,7 +117,11 @@ class BatchOutcome:
 
     @property
     def zip_name(self) -> str:
-        return f"hd_enhance_x{self.scale}.zip"
+        return f"hd_enhance_{self.size_label}.zip"
+
+    def zip_bytes(self) -> bytes:
+        """The zip; a callable, so the download button hands it over only when clicked."""
+        return self.zip_data
 
 
 def run_batch_upload(
@@ -132,7 +138,8 @@ def run_batch_upload(
     index only ("in/0007"), so that no name from outside ever reaches the file system; what comes back names
     each image as it was uploaded, and no message names the folder.
     """
-    outcome = BatchOutcome(scale=settings.scale)
+    label = batch_lib.size_label(settings.scale, settings.width, settings.height, settings.longest_side)
+    outcome = BatchOutcome(size_label=label)
     with tempfile.TemporaryDirectory(prefix="hdcore-batch-") as work:
         items, names = _stored_items(inputs, Path(work), settings, outcome.problems)
         try:
@@ -154,13 +161,16 @@ def _stored_items(inputs: Sequence[batch_lib.BatchInput], work: Path, settings: 
     """Each input written to ``work``/in/<index>, with its output at ``work``/out/<index><suffix> and its name in
     the zip; an input that cannot be written (a full disk) is a problem, and the others go on."""
     suffix = batch_lib.output_suffix(settings.format)
+    label = batch_lib.size_label(settings.scale, settings.width, settings.height, settings.longest_side)
     (work / "in").mkdir()
     (work / "out").mkdir()
     items, names = [], {}
     for index, one in enumerate(inputs):
         folder, _, file = one.name.rpartition("/")
-        archive_name = (folder + "/" if folder else "") + batch_lib.output_name(file, settings.scale, suffix)
-        item = batch_lib.BatchItem(index, work / "in" / f"{index:04d}", work / "out" / f"{index:04d}{suffix}",
+        archive_name = (folder + "/" if folder else "") + batch_lib.output_name(file, label, suffix)
+        kind = PurePosixPath(file).suffix.lower()  # kept (a known image suffix only): it says an animation may be in
+        kind = kind if kind in batch_lib.IMAGE_SUFFIXES else ""
+        item = batch_lib.BatchItem(index, work / "in" / f"{index:04d}{kind}", work / "out" / f"{index:04d}{suffix}",
                                    archive_name)  # fmt: skip
         try:
             item.source.write_bytes(one.data)
@@ -226,6 +236,13 @@ def batch_summary(outcome: BatchOutcome) -> list[Headline]:
         Headline("Failed", str(len(outcome.failed))),
         Headline("Cost", usd(cost), "every tier tried, every image"),
     ]
+
+
+def too_many_files(count: int, limit: int = batch_lib.BatchLimits().max_images) -> str:
+    """The one line the page shows when an upload holds more files than a batch takes, or ""."""
+    if count <= limit:
+        return ""
+    return f"{count} files uploaded: a batch takes at most {limit}; remove {count - limit} to go on"
 
 
 def batch_failure_lines(outcome: BatchOutcome) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import health
 from ..attempts import Attempt
+from ..batch import size_label
 from ..batch.names import fitted
 from ..config import Config, known_settings
 from ..engine import SCALES, Engine
@@ -253,8 +254,10 @@ def scrubbed(attempts: Iterable[Attempt], config: Config) -> list[Attempt]:
     return [dataclasses.replace(a, reason=redact(a.reason, config)) if a.reason else a for a in attempts]
 
 
-def download_name(source_name: str, scale: int, output_format: str) -> str:
+def download_name(source_name: str, size: float | str, output_format: str) -> str:
+    """ "photo_x4.png"; ``size`` is a factor or the label ``batch.size_label`` makes ("w3840": "photo_w3840.png")."""
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "image"
     extension = {"jpeg": "jpg"}.get(output_format, output_format)
-    return fitted(stem, f".{extension}", f"_x{scale}")  # the uploader's name may be of any length
+    label = size if isinstance(size, str) else size_label(size)
+    return fitted(stem, f".{extension}", f"_{label}")  # the uploader's name may be of any length

@@ -4,6 +4,7 @@ the latency chart, session totals and quality figures."""
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import time
@@ -14,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .. import images
+from ..animated import AnimationResult
 from ..attempts import Attempt
 from ..config import Config
 from ..engine import EnhanceResult, Engine, ProgressEvent
@@ -27,6 +29,7 @@ from .common import (
 )
 from ..text import human_bytes, usd
 from ..providers.base import OptionInfo
+from .sizing import OutputSize
 
 
 OUTPUT_FORMATS = tuple(images.FORMATS)
@@ -51,7 +54,7 @@ class ShownOption:
 
 def applicable_options(engine: Engine, provider: str, model: str | None, scale: int) -> list[ShownOption]:
     """The options worth showing: those the model each running tier would use reads (as the providers declare
-    them), in chain order, each once."""
+    them), in chain order, each once. ``scale``: the native one the first pass runs (``OutputSize.native_scale``)."""
     model = chosen_model(model)
     shown: dict[str, ShownOption] = {}
     for tier in tiers_that_run(engine, provider):
@@ -99,12 +102,14 @@ class UploadInfo:
     mode: str
     byte_count: int
     warnings: tuple[str, ...]
-    image: Image.Image  # 8-bit RGB / RGBA / L / LA at full size, orientation applied
+    image: Image.Image  # 8-bit RGB / RGBA / L / LA at full size, orientation applied (an animation's first frame)
+    animation: images.AnimationHeader | None = None  # an animated GIF, WebP or APNG: its frame count
 
     @property
     def summary(self) -> str:
         width, height = self.size
-        return f"{width} × {height} px · {human_bytes(self.byte_count)} {self.format or 'image'}"
+        frames = f" · {self.animation.frames} frames" if self.animation is not None else ""
+        return f"{width} × {height} px · {human_bytes(self.byte_count)} {self.format or 'image'}{frames}"
 
 
 def inspect_upload(name: str, data: bytes, config: Config) -> UploadInfo:
@@ -127,6 +132,7 @@ def inspect_upload(name: str, data: bytes, config: Config) -> UploadInfo:
         byte_count=len(data),
         warnings=tuple(source.warnings),
         image=Image.fromarray(planes),
+        animation=images.probe_animation(data, max_pixels=config.max_input_pixels),
     )
 
 
@@ -134,16 +140,28 @@ def inspect_upload(name: str, data: bytes, config: Config) -> UploadInfo:
 
 @dataclass(frozen=True)
 class EnhanceRequest:
-    """Everything the page collected for one run."""
+    """Everything the page collected for one run. The size is a ``scale`` (any factor from 1.1 to 8), or a
+    ``width`` and/or ``height`` (``fit`` "within" or "fill"), or a ``longest_side``, as ``Engine.enhance`` takes it."""
 
     data: bytes
     source_name: str
-    scale: int
+    scale: float = 4
     provider: str = AUTO
     model: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     output_format: str = "png"
     quality: int | None = None
+    width: int | None = None
+    height: int | None = None
+    longest_side: int | None = None
+    fit: str = "within"
+    copy_metadata: bool = True  # the upload's EXIF, XMP and text into the output
+    every_frame: bool = True  # an animation: every frame, the same format out (False: a still of the first)
+    allow_paid: bool = False  # an animation: the user accepted the cloud tiers' estimated cost
+
+    @property
+    def size(self) -> OutputSize:
+        return OutputSize(self.scale, self.width, self.height, self.longest_side, self.fit)
 
 
 @dataclass
@@ -153,25 +171,63 @@ class RunOutcome:
     request: EnhanceRequest
     result: EnhanceResult | None = None
     encoded: images.EncodedImage | None = None
+    animation: AnimationResult | None = None  # every frame of an animated upload, upscaled
     error: str = ""  # one line; "" on success
     failed_attempts: list[Attempt] = field(default_factory=list)  # when every tier failed
     time: float = 0.0
     source: UploadInfo | None = None  # the decoded upload: the "before" of the comparison and the crops
     narration: list[str] = field(default_factory=list)  # what the status said while the run went on
     _slider: compare_slider.Slider | None = field(default=None, repr=False)
+    _first_frame: Image.Image | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
-        return self.result is not None and self.encoded is not None
+        return (self.result is not None and self.encoded is not None) or self.animation is not None
 
     @property
     def attempts(self) -> list[Attempt]:
+        """Every tier tried; for an animation, every frame's in order."""
+        if self.animation is not None:
+            return [attempt for frame in self.animation.attempts for attempt in frame]
         return self.result.attempts if self.result is not None else self.failed_attempts
+
+    @property
+    def produced_by(self) -> Attempt | None:
+        """The attempt that delivered (an animation's last frame's), or None for a failed run."""
+        return next((attempt for attempt in reversed(self.attempts) if attempt.ok), None) if self.ok else None
+
+    @property
+    def output_image(self) -> Image.Image:
+        """The output as an image: the still, or an animation's first frame (decoded once)."""
+        if self.result is not None:
+            return self.result.image
+        assert self.animation is not None
+        if self._first_frame is None:
+            with Image.open(io.BytesIO(self.animation.data)) as frames:
+                self._first_frame = frames.convert("RGBA")
+        return self._first_frame
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.animation.output_size if self.animation is not None else self.result.output_size
+
+    @property
+    def download(self) -> tuple[bytes, str, str]:
+        """(data, format, MIME type) of the file to download: the encoded still or the animation."""
+        if self.animation is not None:
+            return self.animation.data, self.animation.format, self.animation.mime
+        assert self.encoded is not None
+        return self.encoded.data, self.encoded.format, self.encoded.mime
+
+    def download_data(self) -> bytes:
+        """The file's bytes; a callable, so the download button hands them over only when clicked."""
+        return self.download[0]
 
     @property
     def warnings(self) -> list[str]:
         notes = list(self.result.warnings) if self.result else []
         notes += list(self.encoded.warnings) if self.encoded else []
+        notes += list(self.animation.warnings) if self.animation else []
         return notes
 
     @property
@@ -187,8 +243,8 @@ class RunOutcome:
 
     @property
     def download_name(self) -> str:
-        fmt = self.encoded.format if self.encoded else self.request.output_format
-        return download_name(self.request.source_name, self.request.scale, fmt)
+        fmt = self.download[1] if self.ok else self.request.output_format
+        return download_name(self.request.source_name, self.request.size.label, fmt)
 
 
 def run_enhance(
@@ -209,10 +265,11 @@ def run_enhance(
     outcome = RunOutcome(request=request, time=now, source=source)
     try:
         result = engine.enhance(
-            request.data, request.scale, request.provider, request.model,
+            request.data, request.scale, request.provider, request.model, width=request.width,
+            height=request.height, longest_side=request.longest_side, fit=request.fit,
             progress=progress, cancel=cancel, **dict(request.options),
         )  # fmt: skip
-        encoded = result.encode(request.output_format, request.quality)
+        encoded = result.encode(request.output_format, request.quality, copy_metadata=request.copy_metadata)
     except Cancelled:
         raise
     except AllTiersFailed as error:
@@ -251,11 +308,12 @@ def record_outcome(store: HistoryStore | None, outcome: RunOutcome) -> str | Non
         return None
     try:
         if outcome.ok:
-            store.record_result(outcome.result, source_name=outcome.request.source_name, when=outcome.time)
+            result = outcome.result or _as_one_run(outcome)
+            store.record_result(result, source_name=outcome.request.source_name, when=outcome.time)
         elif outcome.source is not None:
             error = AllTiersFailed(outcome.failed_attempts) if outcome.failed_attempts else HDCoreError(outcome.error)
             store.record_failure(
-                error, input_size=outcome.source.size, scale=outcome.request.scale,
+                error, input_size=outcome.source.size, scale=outcome.request.size.native_scale(outcome.source.size),
                 source_name=outcome.request.source_name, thumbnail_of=outcome.source.image, when=outcome.time,
             )  # fmt: skip
     except HistoryError as error:
@@ -263,24 +321,34 @@ def record_outcome(store: HistoryStore | None, outcome: RunOutcome) -> str | Non
     return None
 
 
+def _as_one_run(outcome: RunOutcome) -> EnhanceResult:
+    """An animation as one run of the history: its first frame as the thumbnail, every frame's attempts."""
+    animation, winner = outcome.animation, outcome.produced_by
+    assert animation is not None and winner is not None
+    factor = animation.output_size[0] / animation.size[0]
+    return EnhanceResult(outcome.output_image, winner.provider, winner.model, factor, animation.size, outcome.attempts,
+                         list(animation.warnings))  # fmt: skip
+
+
 
 
 def output_summary(outcome: RunOutcome) -> str:
-    """ "128 × 96 px · 24 KB PNG" """
-    assert outcome.result is not None and outcome.encoded is not None
-    width, height = outcome.result.output_size
-    return f"{width} × {height} px · {human_bytes(len(outcome.encoded.data))} {outcome.encoded.format.upper()}"
+    """ "128 × 96 px · 24 KB PNG", "128 × 96 px · 20 frames · 310 KB GIF" """
+    data, fmt, _ = outcome.download
+    width, height = outcome.output_size
+    frames = f" · {outcome.animation.frame_count} frames" if outcome.animation is not None else ""
+    return f"{width} × {height} px{frames} · {human_bytes(len(data))} {fmt.upper()}"
 
 
 def headline(outcome: RunOutcome) -> list[Headline]:
     """The run in five figures: who produced it, output size, file size, time and cost."""
     result, encoded = outcome.result, outcome.encoded
     assert result is not None and encoded is not None
-    width, height = result.output_size
+    (width, height), (in_width, in_height) = result.output_size, result.input_size
     tried = sum(1 for a in result.attempts if a.outcome != "skipped")
     return [
         Headline("Produced by", short_label(result.provider), result.model or ""),
-        Headline("Output", f"{width} × {height}", f"{result.scale}x of {result.input_size[0]} × {result.input_size[1]}"),
+        Headline("Output", f"{width} × {height}", f"{result.scale:.3g}x of {in_width} × {in_height}"),
         Headline("File", human_bytes(len(encoded.data)), encoded.format.upper()),
         Headline("Time", f"{result.latency_s:.2f} s", f"{tried} tier(s) tried"),
         Headline("Cost", usd(result.cost_usd), "sum over the tiers tried"),
@@ -289,24 +357,26 @@ def headline(outcome: RunOutcome) -> list[Headline]:
 
 def comparison(outcome: RunOutcome) -> compare_slider.Slider:
     """The before/after slider for a successful run (built once per outcome)."""
-    assert outcome.result is not None
+    assert outcome.ok and outcome.produced_by is not None
     if outcome._slider is None:
-        result = outcome.result
-        before = outcome.source.image if outcome.source is not None else _input_of(result)
-        width, height = result.output_size
+        after = outcome.output_image
+        before = outcome.source.image if outcome.source is not None else _input_of(outcome)
+        width, height = outcome.output_size
+        frame = " · first frame" if outcome.animation is not None else ""
         outcome._slider = compare_slider.slider(
             before,
-            result.image,
-            before_label=f"Before · {before.width}×{before.height}",
-            after_label=f"After · {width}×{height} · {short_label(result.provider)}",
+            after,
+            before_label=f"Before · {before.width}×{before.height}{frame}",
+            after_label=f"After · {width}×{height} · {short_label(outcome.produced_by.provider)}{frame}",
             caption=f"Drag the divider (or focus it and use the arrow keys). {output_summary(outcome)}",
         )
     return outcome._slider
 
 
-def _input_of(result: EnhanceResult) -> Image.Image:
+def _input_of(outcome: RunOutcome) -> Image.Image:
     """Without the upload, the best "before" there is: the output shrunk back to the input's size."""
-    return compare_slider.to_display(result.image).resize(result.input_size, Image.Resampling.LANCZOS)
+    size = outcome.animation.size if outcome.animation is not None else outcome.result.input_size
+    return compare_slider.to_display(outcome.output_image).resize(size, Image.Resampling.LANCZOS)
 
 
 CROP_SIDE = 320  # output pixels shown 1:1 in the detail view
@@ -399,7 +469,7 @@ class SessionTotals:
         self.runs += 1
         if outcome.ok:
             self.succeeded += 1
-            winner = outcome.result.provider
+            winner = outcome.produced_by.provider
             self.wins[winner] = self.wins.get(winner, 0) + 1
         for attempt in outcome.attempts:
             self.cost_usd += attempt.cost_usd

@@ -3,6 +3,7 @@ options, bad uploads, queueing, the history, and that no token ever reaches a pa
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import socket
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from hdcore.engine.breaker import process_breakers
@@ -172,7 +174,7 @@ def test_forcing_an_unconfigured_tier_lists_its_reason():
     app = started_app()
     upload(app, "astronaut.png", png_bytes(photo((32, 24))))
     choose(app, "Provider", "hf")
-    assert [option for option in app.radio[0].options] == ["2×", "4×"]  # the scales Hugging Face has
+    assert [option for option in app.radio[0].options] == ["2×", "4×", "Custom…"]  # the scales Hugging Face has
     enhance(app)
     [error] = app.error
     assert error.value.startswith("**Every tier failed.**")
@@ -183,16 +185,21 @@ def test_forcing_an_unconfigured_tier_lists_its_reason():
     assert not app.get("iframe")
 
 
+def option_toggles(app: AppTest) -> list[str]:
+    """The toggles a provider's options add (the metadata toggle is always there)."""
+    return [toggle.label for toggle in app.toggle if toggle.label != "Copy metadata (EXIF, XMP)"]
+
+
 def test_options_follow_the_provider(monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
     app = started_app()
     assert [radio.label for radio in app.radio] == ["Scale", "Local preset"]
-    assert [toggle.label for toggle in app.toggle] == ["Face enhance (Replicate: Real-ESRGAN with GFPGAN, Topaz)"]
+    assert option_toggles(app) == ["Face enhance (Replicate: Real-ESRGAN with GFPGAN, Topaz)"]
     choose(app, "Provider", "lanczos")
-    assert [radio.label for radio in app.radio] == ["Scale"] and not app.toggle
+    assert [radio.label for radio in app.radio] == ["Scale"] and not option_toggles(app)
     choose(app, "Provider", "replicate")
     choose(app, "Model", "fermatresearch/magic-image-refiner")
-    assert [box.label for box in app.text_input] == ["Prompt"] and not app.toggle
+    assert [box.label for box in app.text_input] == ["Prompt"] and not option_toggles(app)
     choose(app, "Output format", "jpeg")
     assert [slider.label for slider in app.slider] == ["Quality"] and app.slider[0].value == 92
 
@@ -541,3 +548,187 @@ def test_batch_page_reads_a_zip_and_says_what_it_left_out():
     assert metrics(app)["Enhanced"] == "1"
     assert app.dataframe[0].value.to_dict("records")[0]["Image"] == "shots/a.png"
 
+
+# ------------------------------------------------------------------------- sizes, metadata, animations
+
+
+def number_box(app: AppTest, label: str):
+    return next(box for box in app.number_input if box.label == label)
+
+
+def captions(app: AppTest) -> list[str]:
+    return [shown(caption) for caption in app.caption]
+
+
+def test_a_width_is_previewed_before_the_run_and_reached_exactly():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "lanczos")
+    choose(app, "Output size", "box")
+    [error] = app.error  # the default width, 3840 px, is a 120x enlargement of 32 px
+    assert "enlarges 1.1x to 8x" in shown(error) and "\n" not in error.value and app.button[0].disabled
+    number_box(app, "Width (px)").set_value(100).run()
+    assert ":material/aspect_ratio: Output: 32 × 24 → 100 × 75 px · 3.12×: 4×, then resized" in captions(app)
+    assert not app.error and not app.button[0].disabled
+    enhance(app)
+    assert metrics(app)["Output"] == "100 × 75"
+    [download] = app.get("download_button")
+    assert download.proto.label == "Download PNG" and download.proto.ignore_rerun  # a download does not rerun
+    assert download.proto.deferred_file_id and not download.proto.url  # the bytes are made on the click
+    outcome = app.session_state["outcome"]
+    assert outcome.download_name == "astronaut_w100.png"
+    assert Image.open(io.BytesIO(outcome.download_data())).size == (100, 75)
+
+
+def test_a_custom_factor_and_fill_and_crop_reach_their_sizes():
+    app = started_app()
+    upload(app, "astronaut.png", png_bytes(photo((32, 24))))
+    choose(app, "Provider", "lanczos")
+    app.radio[0].set_value("custom").run()
+    number_box(app, "Factor").set_value(2.5).run()
+    enhance(app)
+    assert metrics(app)["Output"] == "80 × 60"
+    choose(app, "Output size", "box")
+    number_box(app, "Width (px)").set_value(64).run()
+    number_box(app, "Height (px)").set_value(64).run()
+    next(radio for radio in app.radio if radio.label == "Fit").set_value("fill").run()
+    assert any(text.endswith("64 × 64 px · 2.67×: 3×, then resized, centre cropped") for text in captions(app))
+    enhance(app)
+    assert metrics(app)["Output"] == "64 × 64"
+
+
+def camera_jpeg(size: tuple[int, int] = (40, 30)) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Hasselblad", "500C/M"  # Make, Model
+    exif.get_ifd(0x8769).update({0x9003: "1969:07:20 20:17:40", 0x829A: 0.004})  # DateTimeOriginal, ExposureTime
+    buffer = io.BytesIO()
+    photo(size).save(buffer, "JPEG", quality=92, exif=exif)
+    return buffer.getvalue()
+
+
+def camera_fields(data: bytes) -> tuple:
+    with Image.open(io.BytesIO(data)) as image:
+        exif = image.getexif()
+        return exif.get(0x010F), exif.get(0x0110), exif.get_ifd(0x8769).get(0x9003)
+
+
+def test_metadata_is_copied_by_default_and_left_out_when_the_toggle_is_off():
+    app = started_app()
+    upload(app, "moon.jpg", camera_jpeg(), "image/jpeg")
+    choose(app, "Provider", "lanczos")
+    toggle = next(toggle for toggle in app.toggle if toggle.label == "Copy metadata (EXIF, XMP)")
+    assert toggle.value is True
+    enhance(app)
+    camera = ("Hasselblad", "500C/M", "1969:07:20 20:17:40")
+    assert camera_fields(app.session_state["outcome"].download_data()) == camera
+    next(toggle for toggle in app.toggle if toggle.label == "Copy metadata (EXIF, XMP)").set_value(False).run()
+    enhance(app)
+    assert camera_fields(app.session_state["outcome"].download_data()) == (None, None, None)
+
+
+def test_an_animated_gif_is_counted_estimated_and_upscaled_frame_by_frame():
+    from tests.test_animated import DURATIONS, FRAMES, film
+
+    app = started_app()
+    upload(app, "pan.gif", film(loop=3), "image/gif")
+    summary = next(text for text in captions(app) if text.startswith("pan.gif · 64 × 48 px · "))
+    assert summary.endswith(" GIF · 20 frames")
+    animation = next(radio for radio in app.radio if radio.label == "Animation")
+    assert animation.options == ["Every frame", "First frame only"] and animation.value is True
+    app.radio[0].set_value(2).run()
+    estimate = next(c for c in captions(app) if c.startswith(":material/animation: 20 frames of 64x48 to 128x96 (2x)"))
+    assert "waifu2x-photo on the local tier" in estimate and "animated GIF" in estimate
+    assert "Output format" not in [box.label for box in app.selectbox]  # the animation keeps its own format
+    enhance(app)
+    assert any(label.startswith("Done by Local (waifu2x-photo): 20 frames in ") for label in status_labels(app))
+    outcome = app.session_state["outcome"]
+    assert outcome.download_name == "pan_x2.gif" and app.get("download_button")[0].proto.label == "Download GIF"
+    with Image.open(io.BytesIO(outcome.download_data())) as downloaded:
+        durations = []
+        for index in range(downloaded.n_frames):
+            downloaded.seek(index)
+            durations.append(downloaded.info["duration"])
+        assert downloaded.size == (128, 96) and downloaded.info["loop"] == 3
+    assert durations == DURATIONS
+    [row] = attempts_rows(app)
+    assert (row["Provider"], row["Frames"], row["Outcome"]) == ("Local", FRAMES, "ok")
+    assert len(app.get("iframe")) == 2  # the comparison of the first frames, and the animation playing
+    assert metrics(app)["Output"] == "128 × 96" and metrics(app)["Runs this session"] == "1"
+
+
+def test_the_first_frame_only_is_a_still_as_before():
+    from tests.test_animated import film
+
+    app = started_app()
+    upload(app, "pan.gif", film(), "image/gif")
+    choose(app, "Provider", "lanczos")
+    next(radio for radio in app.radio if radio.label == "Animation").set_value(False).run()
+    assert "Output format" in [box.label for box in app.selectbox]
+    app.radio[0].set_value(2).run()
+    enhance(app)
+    outcome = app.session_state["outcome"]
+    assert outcome.animation is None and outcome.download_name == "pan_x2.png"
+    assert "only the first of 20 frames is used" in outcome.notes
+
+
+def test_cloud_tiers_run_the_frames_only_once_their_cost_is_accepted(monkeypatch):
+    from tests.test_animated import film
+
+    monkeypatch.setenv("REPLICATE_API_TOKEN", REPLICATE_SENTINEL)
+    app = started_app()
+    upload(app, "pan.gif", film(), "image/gif")
+    app.radio[0].set_value(2).run()
+    [consent] = app.checkbox
+    assert consent.label == "Use the cloud tiers for every frame: Replicate about $0.0380 for 20 frames"
+    assert consent.value is False
+    enhance(app)
+    assert [row["Provider"] for row in attempts_rows(app)] == ["Local"]  # Replicate was never sent a frame
+    choose(app, "Provider", "replicate")
+    enhance(app)
+    [error] = app.error
+    assert shown(error).startswith("Replicate runs in the cloud and an animation is one paid call per frame")
+
+
+def test_an_animation_over_the_frames_by_pixels_cap_cannot_start():
+    frames = [Image.new("RGB", (300, 300), (index * 4, 80, 160)) for index in range(60)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    app = started_app()
+    upload(app, "long.gif", buffer.getvalue(), "image/gif")
+    [error] = app.error  # 60 frames at 4x: 60 x 1200 x 1200 = 86.4 MP, over the 64 MP the library allows
+    assert shown(error).startswith("animation too large: 60 frames of 1200x1200") and "\n" not in error.value
+    assert app.button[0].disabled
+
+
+def test_the_uploaders_take_what_the_pixel_limit_allows(monkeypatch):
+    monkeypatch.setenv("HDCORE_MAX_INPUT_PIXELS", "4000000")  # 4 MP x 4 bytes = 15.3 MiB, + 1 MiB: 17
+    app = started_app()
+    assert app.file_uploader[0].proto.max_upload_size_mb == 17
+    app.switch_page("pages/batch.py").run()
+    assert app.file_uploader[0].proto.max_upload_size_mb == 17
+
+
+def test_the_batch_page_takes_a_folder_and_refuses_too_many_files_in_one_line():
+    app = started_app("pages/batch.py")
+    assert not app.file_uploader[0].proto.accept_directory
+    next(toggle for toggle in app.toggle if toggle.label == "Upload a folder").set_value(True).run()
+    assert app.file_uploader[0].proto.accept_directory and app.file_uploader[0].proto.multiple_files
+    tiny = png_bytes(photo((4, 4)))
+    app.file_uploader[0].set_value([(f"shot{index}.png", tiny, "image/png") for index in range(101)]).run()
+    [error] = app.error
+    assert shown(error) == "101 files uploaded: a batch takes at most 100; remove 1 to go on"
+    assert app.button[0].disabled
+
+
+def test_a_batch_by_width_names_its_zip_by_that_width():
+    app = started_app("pages/batch.py")
+    choose(app, "Provider", "lanczos")
+    choose(app, "Output size", "box")
+    number_box(app, "Width (px)").set_value(40).run()
+    assert ":material/aspect_ratio: Output: 40 px wide, the height to match" in captions(app)
+    app.file_uploader[0].set_value([("one.png", png_bytes(photo((20, 10))), "image/png")]).run()
+    app.button[0].click().run()
+    assert not app.exception, app.exception
+    [download] = app.get("download_button")
+    assert download.proto.label == "Download hd_enhance_w40.zip" and download.proto.deferred_file_id
+    assert app.dataframe[0].value.to_dict("records")[0]["Output"] == "40 × 20"

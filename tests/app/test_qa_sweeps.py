@@ -16,7 +16,7 @@ from hdcore.store import open_store
 from hdcore.sweep.niqe_fit import sample_photo
 from hdcore.sweep.results import SweepResult
 from hdcore.sweep.run import run_sweep
-from tests.app.test_app import isolated, started_app  # noqa: F401  (isolated: the same clean settings, autouse)
+from tests.app.test_app import shown, isolated, started_app  # noqa: F401  (isolated: the same clean settings, autouse)
 from tests.conftest import png_bytes
 
 T0 = 1_700_000_000.0
@@ -53,7 +53,7 @@ def test_a_sweep_runs_on_an_uploaded_zip_and_is_kept_in_the_history(tmp_path):
     assert [tab.label for tab in app.tabs] == ["One image", "Sweep a reference set", "Past sweeps"]
     run_the_sweep(app, [("refs.zip", references_zip(), "application/zip")], ["lanczos"])
 
-    assert [warning.value for warning in app.warning] == ["refs.zip: refs/readme.txt left out (not an image)"]
+    assert [shown(warning) for warning in app.warning] == ["refs.zip: refs/readme.txt left out (not an image)"]
     bars = {bar.proto.text: bar.proto.value for bar in app.get("progress")}
     assert bars["Bicubic (baseline): 2 of 2"] == 100 and bars["Lanczos: 2 of 2"] == 100
     assert bars["4 of 4 calls done"] == 100
@@ -73,7 +73,7 @@ def test_a_sweep_runs_on_an_uploaded_zip_and_is_kept_in_the_history(tmp_path):
     report, results = outcome.report_html(), outcome.results_csv()
     assert "refs/astronaut.png" in report and report.count("<svg") == 4 and "/tmp" not in report
     assert results.splitlines()[1].startswith("refs/astronaut.png,bicubic,") and "/tmp" not in results
-    assert "stored in the history as sweep 1" in " ".join(caption.value for caption in app.caption)
+    assert "stored in the history as sweep 1" in " ".join(shown(caption) for caption in app.caption)
     with open_store(tmp_path / "data") as store:
         [stored] = store.sweeps()
         _, result = store.sweep(stored.id)
@@ -91,9 +91,9 @@ def test_nothing_to_sweep_is_a_one_line_error_with_what_was_left_out():
     app = started_app("pages/qa.py")
     run_the_sweep(app, [("bad.zip", b"this is not a zip", "application/zip")], ["lanczos"])
     [warning] = app.warning
-    assert warning.value.startswith("bad.zip: not a readable zip file")
+    assert shown(warning).startswith("bad.zip: not a readable zip file")
     [error] = app.error
-    assert error.value == "upload reference images, or a zip of them" and not app.dataframe
+    assert shown(error) == "upload reference images, or a zip of them" and not app.dataframe
 
 
 @pytest.fixture

@@ -661,3 +661,55 @@ def test_the_app_engine_gets_a_planner_only_when_the_settings_ask_for_one(tmp_pa
     adaptive = webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive"}, store)
     assert isinstance(adaptive.planner, HealthPlanner) and adaptive.planner.order.mode == "adaptive"
     assert webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive"}, None).planner is None  # no history to read
+
+
+# ------------------------------------------------------------------------------------- sizes and metadata
+
+
+def camera_jpeg(size: tuple[int, int] = (40, 30)) -> bytes:
+    """A photo with the EXIF a camera writes: make, model, time taken, exposure."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Hasselblad", "500C/M"  # Make, Model
+    exif.get_ifd(0x8769).update({0x9003: "1969:07:20 20:17:40", 0x829A: 0.004})  # DateTimeOriginal, ExposureTime
+    buffer = io.BytesIO()
+    photo(size).save(buffer, "JPEG", quality=92, exif=exif)
+    return buffer.getvalue()
+
+
+def test_a_width_is_reached_exactly_and_names_the_download():
+    data = camera_jpeg()
+    outcome = webapp.run_enhance(engine_with(), webapp.EnhanceRequest(data, "moon.jpg", provider="lanczos", width=100))
+    assert outcome.ok and outcome.result.output_size == (100, 75)
+    assert outcome.download_name == "moon_w100.png" and outcome.request.size.label == "w100"
+    assert {h.label: h.help for h in webapp.headline(outcome)}["Output"] == "2.5x of 40 × 30"
+    filled = webapp.run_enhance(engine_with(), webapp.EnhanceRequest(data, "moon.jpg", provider="lanczos", width=64,
+                                                                     height=64, fit="fill"))  # fmt: skip
+    assert filled.result.output_size == (64, 64) and filled.download_name == "moon_64x64.png"
+
+
+@pytest.mark.parametrize("copy_metadata", [True, False])
+def test_the_metadata_toggle_decides_whether_the_camera_fields_reach_the_download(copy_metadata):
+    request = webapp.EnhanceRequest(camera_jpeg(), "moon.jpg", scale=2, provider="lanczos", copy_metadata=copy_metadata)
+    outcome = webapp.run_enhance(engine_with(), request)
+    with Image.open(io.BytesIO(outcome.download_data())) as downloaded:
+        exif = downloaded.getexif()
+        camera = (exif.get(0x010F), exif.get(0x0110), exif.get_ifd(0x8769).get(0x9003))
+    assert camera == (("Hasselblad", "500C/M", "1969:07:20 20:17:40") if copy_metadata else (None, None, None))
+
+
+def test_a_batch_by_width_names_its_outputs_and_zip_by_that_width():
+    import zipfile
+
+    from hdcore.batch import BatchSettings
+
+    settings = BatchSettings(width=40, provider="lanczos", copy_metadata=False)
+    outcome = webapp.run_batch_upload(engine_with(), [webapp.BatchInput("a.jpg", camera_jpeg((20, 10)))], settings)
+    assert outcome.zip_name == "hd_enhance_w40.zip" and outcome.zip_bytes() == outcome.zip_data
+    with zipfile.ZipFile(io.BytesIO(outcome.zip_data)) as archive:
+        written = Image.open(io.BytesIO(archive.read("a_w40.png")))
+        assert written.size == (40, 20) and not written.getexif()
+
+
+def test_too_many_files_in_one_upload_is_one_line():
+    assert webapp.too_many_files(webapp.BATCH_MAX_IMAGES) == ""
+    assert webapp.too_many_files(130) == "130 files uploaded: a batch takes at most 100; remove 30 to go on"
