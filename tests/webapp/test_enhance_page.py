@@ -1,14 +1,10 @@
-"""hdcore.webapp: every decision the Streamlit pages make, tested without Streamlit."""
+"""hdcore.webapp, the Enhance page: options, a run, uploads, results, interruptions, quality, sizes; tested without Streamlit."""
 
 from __future__ import annotations
 
 import io
-import re
-import subprocess
-import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +13,9 @@ from PIL import Image
 
 from hdcore import webapp
 from hdcore.attempts import Attempt, Cost
-from hdcore.config import Config, known_settings
+from hdcore.config import Config
 from hdcore.engine import Engine, ProgressEvent
-from hdcore.errors import Cancelled, ConfigError, InvalidInput, ProviderTimeout
-from hdcore.history import HistoryStore
+from hdcore.errors import Cancelled, InvalidInput, ProviderTimeout
 from tests.conftest import ScriptedProvider, photo, png_bytes, scripted_registry
 from tests.webapp.streamlit_markdown import rendered
 
@@ -46,142 +41,6 @@ def request_for(image: Image.Image, **changes) -> webapp.EnhanceRequest:
 
 def scripted_engine(*providers: ScriptedProvider, config: Config | None = None) -> Engine:
     return Engine(config or Config(), scripted_registry(*providers))
-
-
-# ------------------------------------------------------------------------------------------------ settings
-
-
-def test_upload_limit_matches_the_streamlit_config():
-    settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
-    assert webapp.upload_limit_mb() == 65  # 16 MP x 4 bytes = 64 MiB, + 1 MiB of headers
-    assert settings["server"]["maxUploadSize"] == webapp.upload_limit_mb(Config().max_input_pixels)
-    assert settings["browser"]["gatherUsageStats"] is False
-
-
-def test_upload_limit_follows_the_pixel_limit():
-    assert webapp.upload_limit_mb(1_000_000) == 5  # 4 MB raw = 3.8 MiB -> 4, + 1
-    assert webapp.upload_limit_mb(2 * 16_777_216) == 129
-
-
-def test_secrets_override_the_environment_and_only_scalars_count():
-    merged = webapp.settings_from(
-        {"HUGGINGFACE_TOKEN": "from-env", "HDCORE_HF_TIMEOUT": "10", "PATH": "/bin"},
-        {"HUGGINGFACE_TOKEN": HF_SENTINEL, "HDCORE_HF_TIMEOUT": 5, "HDCORE_LOCAL_JOBS": 2,
-         "flag": True, "section": {"HDCORE_ORDER": "local"}},
-    )  # fmt: skip
-    assert merged["HUGGINGFACE_TOKEN"] == HF_SENTINEL
-    assert merged["HDCORE_HF_TIMEOUT"] == "5" and merged["HDCORE_LOCAL_JOBS"] == "2" and merged["flag"] == "true"
-    assert "HDCORE_ORDER" not in merged and merged["PATH"] == "/bin"
-    config = webapp.load_config(merged)
-    assert config.values["HUGGINGFACE_TOKEN"].reveal() == HF_SENTINEL and HF_SENTINEL not in repr(config)
-    assert config.timeout_for("hf") == 5.0 and config.values["HDCORE_LOCAL_JOBS"] == 2
-    assert webapp.settings_from({"A": "1"}, None) == {"A": "1"}
-
-
-def test_settings_key_changes_with_hdcore_settings_only_and_hides_tokens():
-    base = {"HUGGINGFACE_TOKEN": HF_SENTINEL, "HOME": "/root"}
-    key = webapp.settings_key(base)
-    assert HF_SENTINEL not in key and re.fullmatch(r"[0-9a-f]{32}", key)
-    assert webapp.settings_key({**base, "HOME": "/elsewhere"}) == key
-    assert webapp.settings_key({**base, "HUGGINGFACE_TOKEN": "other"}) != key
-    assert webapp.settings_key({**base, "HDCORE_LOCAL_JOBS": "2"}) != key
-    assert webapp.settings_key({**base, "REPLICATE_API_TOKEN": "x"}) != key
-
-
-def test_the_secrets_example_documents_every_setting_with_valid_values():
-    example = (REPO / ".streamlit" / "secrets.toml.example").read_text()
-    uncommented = "\n".join(re.sub(r"^# ([A-Z][A-Z0-9_]+ = )", r"\1", line) for line in example.splitlines())
-    values = tomllib.loads(uncommented)
-    read_by_hdcore = {setting.variable for setting in known_settings()}
-    # an alias, a model with no default, the baseline's deadline (it has none), and a URL that is a secret of its own
-    read_by_hdcore -= {"HDCORE_REPLICATE_BASE_URL", "HDCORE_HF_MODEL_X3", "HDCORE_LANCZOS_TIMEOUT", "HDCORE_DATABASE_URL"}
-    assert read_by_hdcore <= set(values), read_by_hdcore - set(values)
-    config = webapp.load_config(webapp.settings_from({}, values))  # every documented value is a valid one
-    assert config.values["HUGGINGFACE_TOKEN"] and config.values["HDCORE_LOCAL_JOBS"] == 1 and config.data_dir == "data"
-    assert "secrets.toml" in (REPO / ".gitignore").read_text()
-
-
-def test_bad_settings_raise_a_config_error():
-    with pytest.raises(ConfigError, match="HDCORE_LOCAL_PRESET"):
-        webapp.load_config({"HDCORE_LOCAL_PRESET": "bogus"})
-
-
-def test_redaction_blanks_every_configured_token():
-    config = webapp.load_config({"HUGGINGFACE_TOKEN": HF_SENTINEL, "REPLICATE_API_TOKEN": REPLICATE_SENTINEL})
-    text = f"failed with {HF_SENTINEL} and {REPLICATE_SENTINEL}"
-    assert webapp.redact(text, config) == "failed with ******** and ********"
-    assert webapp.redact(text, None) == text
-    message = webapp.error_message(RuntimeError(f"boom\n{HF_SENTINEL}"), config)
-    assert message == "unexpected RuntimeError: boom ********"
-    assert webapp.error_message(InvalidInput("bad\nfile")) == "bad file"
-
-
-def test_webapp_never_imports_streamlit():
-    code = "import sys, hdcore.webapp, hdcore.webapp.compare_slider; sys.exit('streamlit' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
-
-
-# ------------------------------------------------------------------------------------------------- tiers
-
-
-def test_every_tier_is_offered_and_unconfigured_ones_say_so():
-    engine = engine_with()
-    assert webapp.provider_options(engine) == ["auto", "hf", "fal", "replicate", "space", "local", "lanczos"]
-    labels = [webapp.provider_label(engine, name) for name in webapp.provider_options(engine)]
-    assert labels == [
-        "Auto (Hugging Face → fal → Replicate → HF Space → Local)",
-        "Hugging Face — not configured",
-        "fal — not configured",
-        "Replicate — not configured",
-        "HF Space — not configured",
-        "Local",
-        "Lanczos",
-    ]
-    configured = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL)
-    assert webapp.provider_label(configured, "hf") == "Hugging Face"
-    assert webapp.provider_label(configured, "space") == "HF Space"  # the seed's Space, with the HF token
-
-
-def test_tier_views_never_carry_a_token():
-    engine = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL, REPLICATE_API_TOKEN=REPLICATE_SENTINEL)
-    shown = repr(webapp.tier_views(engine)) + repr(webapp.tier_rows(engine)) + repr(webapp.sidebar_lines(engine))
-    assert HF_SENTINEL not in shown and REPLICATE_SENTINEL not in shown
-    rows = {row["Provider"]: row for row in webapp.tier_rows(engine)}
-    assert rows["hf"]["Status"] == "✓ configured" and rows["hf"]["Auto chain"] == "#1"
-    assert rows["lanczos"]["Auto chain"] == "only when chosen"
-    assert rows["hf"]["Timeout"] == "10 s" and rows["local"]["Timeout"] == "none"
-
-
-def test_missing_tokens_are_named_in_the_tier_rows_and_sidebar():
-    engine = engine_with()
-    rows = {row["Provider"]: row for row in webapp.tier_rows(engine)}
-    assert rows["hf"]["Status"] == "✗ not configured (set HUGGINGFACE_TOKEN)"
-    assert rows["local"]["Status"] == "✓ configured"
-    lines = webapp.sidebar_lines(engine)
-    assert lines[0].startswith("○ Hugging Face") and "HUGGINGFACE_TOKEN" in rendered(lines[0]).text
-    assert "✓ **Local**" in lines
-
-
-def test_model_choices_per_provider():
-    engine = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL)
-    assert webapp.model_options(engine, "auto") == [webapp.DEFAULT_MODEL]
-    assert webapp.model_options(engine, "hf") == [
-        "", "nightmareai/real-esrgan", "stabilityai/stable-diffusion-x4-upscaler",
-    ]  # fmt: skip
-    assert "waifu2x-photo" in webapp.model_options(engine, "local")
-    assert webapp.model_label("") == "Default for the scale" and webapp.model_label("m") == "m"
-    assert webapp.chosen_model("") is None and webapp.chosen_model("m") == "m"
-
-
-def test_scales_follow_the_chosen_provider_and_model():
-    engine = engine_with(HUGGINGFACE_TOKEN=HF_SENTINEL)
-    assert webapp.scale_options(engine, "auto") == [2, 3, 4]
-    assert webapp.scale_options(engine, "hf") == [2, 4]  # no 3x model configured there
-    assert webapp.scale_options(engine, "hf", "stabilityai/stable-diffusion-x4-upscaler") == [4]
-    assert webapp.scale_options(engine, "hf", "nightmareai/real-esrgan") == [2]
-    assert webapp.scale_options(engine, "local", "waifu2x-photo") == [2, 3, 4]
-    assert webapp.scale_options(engine_with(), "hf") == [2, 4]  # an unconfigured tier still shows its scales
-    assert webapp.default_scale([2, 4]) == 4 and webapp.default_scale([2]) == 2
 
 
 # ----------------------------------------------------------------------------------------------- options
@@ -409,87 +268,6 @@ def test_comparison_is_built_once_per_outcome():
     assert "Before · 20×10" in webapp.comparison(outcome).html  # without the upload: the output shrunk back
 
 
-# ------------------------------------------------------------------------------------------ providers page
-
-
-def test_price_rows_show_the_table_in_force():
-    rows = webapp.price_rows(engine_with())
-    by_item = {(r["Tier"], r["Item"]): r for r in rows}
-    assert by_item[("Replicate", "nightmareai/real-esrgan")]["USD"] == 0.0019
-    assert by_item[("Replicate", "gpu-t4")]["Unit"] == "per second (measured)"
-    assert by_item[("Hugging Face", "stabilityai/stable-diffusion-x4-upscaler")]["USD"] is None  # not served today
-    overridden = webapp.price_rows(engine_with(HDCORE_PRICES='{"run:nightmareai/real-esrgan": 0.5}'))
-    assert {(r["Item"], r["USD"]) for r in overridden} >= {("nightmareai/real-esrgan", 0.5)}
-
-
-def test_settings_rows_show_what_each_tier_declares_and_never_a_token():
-    engine = engine_with(HDCORE_LOCAL_JOBS="2", HUGGINGFACE_TOKEN=HF_SENTINEL)
-    local = {r["Setting"]: r["Value"] for r in webapp.settings_rows(engine, "local")}
-    assert local["HDCORE_LOCAL_PRESET"] == "fast" and local["HDCORE_LOCAL_JOBS"] == "2"
-    assert local["HDCORE_LOCAL_TIMEOUT"] == "none" and "HDCORE_LOCAL_CONCURRENCY" not in local
-    hf = {r["Setting"]: r["Value"] for r in webapp.settings_rows(engine, "hf")}
-    assert hf["HUGGINGFACE_TOKEN"] == "set" and hf["HDCORE_HF_CONCURRENCY"] == "2" and hf["HDCORE_HF_TIMEOUT"] == "10 s"
-    assert HF_SENTINEL not in repr(webapp.settings_rows(engine, "space"))
-    limits = {r["Setting"]: r["Value"] for r in webapp.limits_rows(Config(data_dir="/tmp/d"))}
-    assert limits["History folder (HDCORE_DATA_DIR)"] == "/tmp/d"
-
-
-def test_probe_reports():
-    ok = webapp.probe_report(Attempt(1, "replicate", "m", "ok", "", 1.234, 0.0019, "estimated"))
-    assert ok == webapp.ProbeReport("success", "Replicate answered in 1.23 s with m, $0.0019 (estimated).")
-    config = Config.from_env({"HUGGINGFACE_TOKEN": HF_SENTINEL})
-    skipped = webapp.probe_report(Attempt(1, "hf", None, "skipped", "not configured"), config)
-    assert skipped.level == "warning" and "not configured" in skipped.text
-    failed = webapp.probe_report(Attempt(1, "hf", "m", "error", f"401 for {HF_SENTINEL}", 0.5), config)
-    assert failed.level == "error" and HF_SENTINEL not in failed.text and "********" in failed.text
-    assert webapp.probe(engine_with(), "hf").level == "warning"  # not configured: nothing is sent
-    assert webapp.probe(engine_with(), "lanczos").level == "success"
-    assert webapp.probe(engine_with(), "nope").level == "error"  # an unknown tier is a message, not a crash
-
-
-# -------------------------------------------------------------------------------------------- history page
-
-
-def test_runs_are_recorded_and_listed(tmp_path: Path):
-    store = HistoryStore.in_folder(tmp_path)
-    engine = scripted_engine(ScriptedProvider(Config(), "fast", cost=Cost(0.002, "measured")))
-    image = photo((20, 10))
-    source = webapp.inspect_upload("photo.png", png_bytes(image), engine.config)
-    ok = webapp.run_enhance(engine, request_for(image), source=source, clock=lambda: 1_700_000_000.0)
-    assert webapp.record_outcome(store, ok) is None
-    failed = webapp.RunOutcome(request_for(image, scale=4), source=source, time=1_700_000_100.0, error="every tier failed",
-                               failed_attempts=[Attempt(1, "hf", "m", "timeout", "timed out after 10.0 s", 10.0)])
-    assert webapp.record_outcome(store, failed) is None
-    assert webapp.record_outcome(store, webapp.RunOutcome(request_for(image), error="not an image")) is None
-    assert webapp.record_outcome(None, ok) is None
-
-    runs = store.runs()
-    assert len(runs) == 2  # the undecodable upload reached no tier and is not a run
-    newest, oldest = webapp.history_rows(runs)
-    assert newest["Produced by"] == "✗ failed" and newest["Scale"] == "4x" and newest["Error"] == "every tier failed (hf: timed out after 10.0 s)"
-    assert newest["Tiers"] == "Hugging Face: timeout 10.00 s"
-    assert oldest["Produced by"] == "Fast" and oldest["Input"] == "20 × 10" and oldest["Source"] == "photo.png"
-    assert oldest["Cost (USD)"] == 0.002 and oldest["Tiers"].startswith("Fast: ok ") and oldest["Tiers"].endswith("$0.0020")
-    assert oldest["Time"].year == 2023 and oldest["Thumbnail"].startswith("data:image/png;base64,")
-    figures = {h.label: h.value for h in webapp.history_summary(runs, store.count())}
-    assert figures == {"Runs recorded": "2", "Succeeded (this page)": "50%", "Cost (this page)": "$0.0020"}
-    store.close()
-
-
-def test_an_unwritable_history_is_a_warning(tmp_path: Path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    engine = scripted_engine(ScriptedProvider(Config(), "fast"))
-    outcome = webapp.run_enhance(engine, request_for(photo((8, 8))))
-    warning = webapp.record_outcome(HistoryStore.in_folder(blocker), outcome)
-    assert warning.startswith("This run was not saved to the history: cannot open history")
-
-
-def test_history_paging_and_skipped_tiers():
-    assert webapp.page_count(0) == 1 and webapp.page_count(50) == 1 and webapp.page_count(51) == 2
-    assert webapp.thumbnail_uri(None) is None and webapp.thumbnail_uri(b"") is None
-
-
 # ---------------------------------------------------------------------------------------- interruptions
 
 
@@ -560,107 +338,6 @@ def test_quality_figures_of_a_run():
     assert list(figures) == ["LR-PSNR", "LR-SSIM", "Sharpness"]
     assert figures["LR-PSNR"].endswith(" dB") and 0 < float(figures["LR-SSIM"]) <= 1
     assert webapp.decibels(float("inf")) == "∞ dB" and webapp.decibels(None) == "–"
-
-
-# ------------------------------------------------------------------------------------------------- QA
-
-
-def test_qa_entries_labels_and_defaults():
-    engine = engine_with()
-    options = webapp.qa_entry_options(engine)
-    assert options[0] == "lanczos" and "local:auto" in options and "local:waifu2x-photo" in options
-    assert not any(entry.startswith("hf") for entry in options)  # not configured: nothing to compare
-    assert webapp.qa_default_entries(engine) == ["lanczos", "local"]
-    assert webapp.qa_entry_label("lanczos") == "Lanczos (baseline)"
-    assert webapp.qa_entry_label("local") == "Local (default model)"
-    assert webapp.qa_entry_label("local:auto") == "Local · Auto (picked from the image)"
-
-
-def test_run_qa_rows_charts_crops_and_failures():
-    engine = engine_with()
-    outcome = webapp.run_qa(engine, png_bytes(photo((64, 48))), ["lanczos", "nowhere"], 2, source_name="a b.png")
-    assert outcome.error == "" and [row.ok for row in outcome.rows] == [True, False]
-    table = webapp.qa_table_rows(outcome.rows)
-    assert table[0]["Output"] == "128 × 96" and "PSNR (dB)" not in table[0]
-    assert table[1]["Outcome"] == "error" and "nowhere" in table[1]["Notes"]
-    assert [bar["Provider / model"] for bar in webapp.qa_chart_rows(outcome.rows, "Sharpness")] == ["lanczos"]
-    crops, box = webapp.qa_crops(outcome, (1.0, 1.0), side=32)
-    assert [label for label, _ in crops] == ["lanczos"] and crops[0][1].size == (32, 32) and box == (96, 64, 128, 96)
-    assert outcome.csv_name == "a_b_x2_qa.csv"
-    assert webapp.qa_charts(outcome) == ["LR-PSNR (dB)", "Sharpness"]
-
-
-def test_run_qa_benchmark_and_errors():
-    engine = engine_with()
-    outcome = webapp.run_qa(engine, png_bytes(photo((64, 48))), ["lanczos"], 2, reference=True)
-    [row] = webapp.qa_table_rows(outcome.rows)
-    assert row["PSNR (dB)"] > 20 and 0 < row["SSIM"] <= 1 and outcome.csv_name.endswith("_benchmark.csv")
-    assert webapp.qa_charts(outcome) == ["PSNR (dB)", "SSIM"]
-    assert webapp.run_qa(engine, b"junk", ["lanczos"], 2).error  # one line, no exception
-    assert webapp.run_qa(engine, png_bytes(photo((3, 3))), ["lanczos"], 4, reference=True).error
-    assert webapp.run_qa(engine, png_bytes(photo()), [], 2).error == "choose at least one provider"
-
-
-# ---------------------------------------------------------------------------------------------- batch
-
-
-def test_batch_upload_runs_reports_and_zips(tmp_path):
-    import zipfile
-
-    from hdcore.batch import BatchSettings
-
-    inputs = [webapp.BatchInput("one.png", png_bytes(photo((24, 16)))), webapp.BatchInput("bad.png", b"text"),
-              webapp.BatchInput("sub/two.png", png_bytes(photo((16, 16))))]  # fmt: skip
-    updates: list[webapp.BatchUpdate] = []
-    tracker = webapp.BatchTracker([one.name for one in inputs], updates.append)
-    outcome = webapp.run_batch_upload(engine_with(), inputs, BatchSettings(scale=2, provider="lanczos"), tracker)
-    assert [(str(r.item.source), r.status) for r in outcome.results] == [
-        ("one.png", "ok"), ("bad.png", "failed"), ("sub/two.png", "ok")]  # fmt: skip
-    assert webapp.batch_failure_lines(outcome)[0].startswith("bad.png: ") and "/tmp" not in outcome.failed[0].error
-    rows = webapp.batch_rows(outcome)
-    assert rows[0]["Output"] == "48 × 32" and rows[0]["Produced by"] == "Lanczos" and rows[1]["Error"]
-    assert {f.label: f.value for f in webapp.batch_summary(outcome)}["Failed"] == "1"
-    with zipfile.ZipFile(io.BytesIO(outcome.zip_data)) as archive:
-        assert sorted(archive.namelist()) == ["attempts.csv", "one_x2.png", "sub/two_x2.png"]
-        csv_text = archive.read("attempts.csv").decode()
-        assert Image.open(io.BytesIO(archive.read("sub/two_x2.png"))).size == (32, 32)
-    assert "sub/two.png,sub/two_x2.png,ok" in csv_text and "/tmp" not in csv_text
-    assert updates[-1].overall == (1.0, "3 of 3 images done, 1 failed")
-    assert {update.index for update in updates if update.item[0] == 1.0} == {0, 1, 2}
-    assert any(update.item[1] == "sub/two.png: done by Lanczos" for update in updates)
-
-
-def test_an_interrupted_batch_page_cancels_the_batch():
-    class Stop(Exception):
-        pass
-
-    def render(update):
-        raise Stop()
-
-    tracker = webapp.BatchTracker(["a.png"], render)
-    item = type("Item", (), {"index": 0, "source": Path("a.png")})()
-    tracker.started(item)
-    assert tracker.cancel.is_set() and isinstance(tracker.interrupted, Stop)
-    with pytest.raises(Stop):
-        tracker.reraise()
-
-
-def test_a_mistake_shared_by_every_image_is_one_message():
-    from hdcore.batch import BatchSettings
-
-    outcome = webapp.run_batch_upload(engine_with(), [webapp.BatchInput("a.png", png_bytes(photo()))],
-                                      BatchSettings(scale=2, provider="nowhere"))  # fmt: skip
-    assert outcome.error and not outcome.results and outcome.zip_data == b""
-
-
-def test_the_app_engine_gets_a_planner_only_when_the_settings_ask_for_one(tmp_path):
-    from hdcore.health import HealthPlanner
-
-    store = HistoryStore.in_folder(tmp_path)
-    assert webapp.build_engine({}, store).planner is None
-    adaptive = webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive"}, store)
-    assert isinstance(adaptive.planner, HealthPlanner) and adaptive.planner.order.mode == "adaptive"
-    assert webapp.build_engine({"HDCORE_ORDER_MODE": "adaptive"}, None).planner is None  # no history to read
 
 
 # ------------------------------------------------------------------------------------- sizes and metadata
