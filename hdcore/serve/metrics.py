@@ -4,7 +4,7 @@
                                                           ("none" without an image), outcome ok / failed /
                                                           bad_input / too_large / unauthorized / rejected /
                                                           deadline / disconnected / shutting_down / error
-    hdcore_request_seconds{endpoint}                      time from admission to answer (histogram)
+    hdcore_request_seconds{endpoint}                      each job's time, from its start to its answer
     hdcore_attempts_total{provider, outcome}              every tier tried (ok / error / timeout / skipped)
     hdcore_attempt_seconds{provider}                      each tier's latency (histogram), skips left out
     hdcore_cost_usd_total{provider}                       what the attempts cost, measured or estimated
@@ -38,7 +38,7 @@ class ServeMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter("hdcore_requests", "Answered requests by endpoint, winning provider and outcome",
                                 ("endpoint", "provider", "outcome"), registry=self.registry)  # fmt: skip
-        self.request_seconds = Histogram("hdcore_request_seconds", "Time from admission to answer",
+        self.request_seconds = Histogram("hdcore_request_seconds", "Time of each job, from its start to its answer",
                                          ("endpoint",), buckets=SECONDS_BUCKETS, registry=self.registry)  # fmt: skip
         self.attempts = Counter("hdcore_attempts", "Tiers tried, by provider and outcome", ("provider", "outcome"),
                                 registry=self.registry)  # fmt: skip
