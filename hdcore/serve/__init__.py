@@ -24,4 +24,4 @@ from .server import Server, serve, server_for
 from .service import Ask, Delivery, Service
 from .settings import ServeSettings, body_cap
 
-__all__ = ["Ask", "Delivery", "Server", "ServeSettings", "Service", "body_cap", "create_app", "serve", "server_for"]
+__all__ = ["Ask", "Delivery", "ServeSettings", "Server", "Service", "body_cap", "create_app", "serve", "server_for"]

@@ -77,10 +77,11 @@ class _LiveFigures:
                                    labels=("provider", "model", "state"))  # fmt: skip
         for breaker in self.breakers.snapshot():
             for state in BREAKER_STATES:
-                states.add_metric((breaker["provider"], breaker["model"] or "", state), float(breaker["state"] == state))
+                labels = (breaker["provider"], breaker["model"] or "", state)
+                states.add_metric(labels, float(breaker["state"] == state))
         yield states
         yield from _gauges((
-            ("hdcore_queue_waiting", "Requests waiting in the line of a tier that works in this process (local)", self.queue.waiting),
+            ("hdcore_queue_waiting", "Requests waiting in the local tier's line", self.queue.waiting),
             ("hdcore_queue_limit", "Requests that may wait in that line", self.queue.max_waiting),
             ("hdcore_requests_active", "Requests in flight", self.queue.active),
             ("hdcore_requests_limit", "Requests that may be in flight", self.queue.max_active),

@@ -33,11 +33,13 @@ READY_S = 30.0  # the most a readiness check may take before it counts as a fail
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 OUTCOMES = {400: "bad_input", 413: "too_large", 502: "failed"}
 
+ERROR_STATUSES = (
+    (400, "Bad input"), (401, "Missing or unknown API key"), (413, "Body or image too large"),
+    (429, "Full: retry after Retry-After seconds"), (502, "Every tier failed"), (503, "Shutting down"),
+    (504, "No image within the deadline"),
+)  # fmt: skip
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in ((400, "Bad input"), (401, "Missing or unknown API key"), (413, "Body or image too large"),
-                         (429, "Full: retry after Retry-After seconds"), (502, "Every tier failed"),
-                         (503, "Shutting down"), (504, "No image within the deadline"))  # fmt: skip
+    status: {"model": ErrorResponse, "description": text} for status, text in ERROR_STATUSES
 }
 
 router = APIRouter()
@@ -84,7 +86,7 @@ async def readyz(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     try:
         problems = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, service.problems), READY_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         problems = [f"the readiness check took over {READY_S:g} s"]
     return JSONResponse({"ready": not problems, "problems": problems}, status_code=503 if problems else 200)
 

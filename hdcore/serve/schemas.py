@@ -15,8 +15,8 @@ class HDImageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    image: str = Field(description="the image as a data URI (data:image/png;base64,...) or bare base64; "
-                                   "never a file name", examples=["data:image/jpeg;base64,/9j/4AAQSkZJRg..."])  # fmt: skip
+    image: str = Field(description="the image as a data URI (data:image/png;base64,...) or bare base64; never a "
+                       "file name", examples=["data:image/jpeg;base64,/9j/4AAQSkZJRg..."])
     scale: Scale = Field(4, description="2, 3 or 4")
     provider: str = Field("auto", description="auto (the configured chain), or one tier: hf, replicate, space, "
                                               "local, lanczos")  # fmt: skip

@@ -48,7 +48,8 @@ def test_compose_runs_postgres_two_app_replicas_one_api_replica_and_a_sticky_loa
     assert set(services) == {"postgres", "app-1", "app-2", "api", "lb"}
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"lb"} and services["lb"]["ports"] == ["${HDCORE_PORT:-8080}:80"]
-    assert services["postgres"]["image"].startswith("postgres:") and "pg_isready" in services["postgres"]["healthcheck"]["test"][1]
+    database = services["postgres"]
+    assert database["image"].startswith("postgres:") and "pg_isready" in database["healthcheck"]["test"][1]
     env = {"POSTGRES_PASSWORD": "pw123", "HDCORE_API_KEYS": "k" * 32, "STREAMLIT_COOKIE_SECRET": "c" * 32}
     urls = set()
     for name in ("app-1", "app-2", "api"):
@@ -63,7 +64,9 @@ def test_compose_runs_postgres_two_app_replicas_one_api_replica_and_a_sticky_loa
         assert command[:5] == ["python", "-m", "streamlit", "run", "streamlit_app.py"]
         assert "--server.port=8501" in command and "--server.address=0.0.0.0" in command
         assert "_stcore/health" in services[name]["healthcheck"]["test"][-1]
-    assert services["app-1"]["environment"]["STREAMLIT_SERVER_COOKIE_SECRET"] == "${STREAMLIT_COOKIE_SECRET:?set STREAMLIT_COOKIE_SECRET}"
+    for name in ("app-1", "app-2"):  # one secret for both: a browser moved between them keeps its XSRF cookie
+        secret = services[name]["environment"]["STREAMLIT_SERVER_COOKIE_SECRET"]
+        assert secret == "${STREAMLIT_COOKIE_SECRET:?set STREAMLIT_COOKIE_SECRET}"
 
 
 def test_the_api_service_is_a_valid_hdcore_serve_with_keys_and_time_to_drain():
@@ -71,7 +74,8 @@ def test_the_api_service_is_a_valid_hdcore_serve_with_keys_and_time_to_drain():
     args = cli_parser().parse_args(api["command"][3:])  # after "python -m hdcore"
     assert (args.command, args.host, args.port, args.no_auth) == ("serve", "0.0.0.0", 8000, False)
     assert api["environment"]["HDCORE_API_KEYS"].startswith("${HDCORE_API_KEYS:?")  # compose refuses to start without
-    settings = ServeSettings.from_env({"HDCORE_API_KEYS": "k" * 32, "HDCORE_SERVE_DRAIN": api["environment"]["HDCORE_SERVE_DRAIN"]})
+    drain = api["environment"]["HDCORE_SERVE_DRAIN"]
+    settings = ServeSettings.from_env({"HDCORE_API_KEYS": "k" * 32, "HDCORE_SERVE_DRAIN": drain})
     check_bind(args.host, settings.api_keys)
     assert int(api["stop_grace_period"].removesuffix("s")) > settings.drain_s + STOP_GRACE_S
     assert "/readyz" in api["healthcheck"]["test"][-1]
@@ -90,7 +94,8 @@ def test_the_caddyfile_pins_browsers_to_an_app_replica_and_sends_the_api_to_the_
     assert "lb_policy cookie hdcore_replica" in app_block and "health_uri /_stcore/health" in app_block
     assert re.search(r"handle /api/\* \{\s+reverse_proxy api:8000", caddyfile)
     upstreams = set(re.findall(r"\b([a-z0-9-]+):(\d+)\b", caddyfile))
-    assert upstreams == {("app-1", "8501"), ("app-2", "8501"), ("api", "8000")} and set(dict(upstreams)) <= set(services)
+    assert upstreams == {("app-1", "8501"), ("app-2", "8501"), ("api", "8000")}
+    assert {host for host, _ in upstreams} <= set(services)
 
 
 def test_the_image_builds_from_files_that_exist():
@@ -108,7 +113,8 @@ def test_the_image_builds_from_files_that_exist():
 
 def test_run_local_starts_a_database_two_apps_and_the_api_on_one_history_and_stops_them_all():
     ports = [free_port() for _ in range(3)]
-    command = [sys.executable, "deploy/run_local.py", "--app-ports", f"{ports[0]},{ports[1]}", "--api-port", str(ports[2])]
+    command = [sys.executable, "deploy/run_local.py", "--app-ports", f"{ports[0]},{ports[1]}",
+               "--api-port", str(ports[2])]  # fmt: skip
     script = subprocess.Popen(command, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)  # fmt: skip
     lines: list[str] = []

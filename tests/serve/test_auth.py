@@ -16,6 +16,7 @@ from hdcore.serve.auth import ApiKeys, check_bind, is_local_host
 from tests.serve.live import API_KEY, ROOT, LiveServer, clean_env, data_uri, service
 
 OTHER_KEY = "second-key-Secret-abcdefghijklmnop"
+REFUSAL = "missing or unknown API key: send Authorization: Bearer <key> or X-API-Key: <key>"
 
 
 def upscale(url: str, headers: dict[str, str]) -> httpx.Response:
@@ -36,8 +37,7 @@ def test_without_a_key_or_with_a_wrong_one_the_answer_is_401_and_with_a_right_on
         probes = [httpx.get(f"{server.url}{path}", timeout=60).status_code for path in ("/healthz", "/readyz")]
     for refused in (missing, wrong, wrong_scheme, metrics_without):
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
-        assert refused.json() == {"success": False, "attempts": [],
-                                  "error": "missing or unknown API key: send Authorization: Bearer <key> or X-API-Key: <key>"}
+        assert refused.json() == {"success": False, "attempts": [], "error": REFUSAL}
         assert API_KEY not in refused.text and OTHER_KEY not in refused.text
     assert bearer.status_code == 200 and bearer.json()["success"] is True
     assert header.status_code == 200 and header.json()["provider"] == "lanczos"
@@ -77,8 +77,8 @@ def test_the_command_refuses_a_public_address_without_keys_in_one_line():
                           env=clean_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        "hdcore: error: refusing to serve on 0.0.0.0 without API keys: set HDCORE_API_KEYS, bind 127.0.0.1, "
-        "or pass --no-auth when a proxy in front checks callers"
+        ("hdcore: error: refusing to serve on 0.0.0.0 without API keys: set HDCORE_API_KEYS, bind 127.0.0.1, "
+         "or pass --no-auth when a proxy in front checks callers")
     ]
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from hdcore import Config
+from hdcore.config import Secret
 from tests.conftest import photo, png_bytes
 from tests.servers.hf_router import REAL_ESRGAN as HF_REAL_ESRGAN
 from tests.servers.hf_router import SD_X4, TOKEN as HF_TOKEN, hf_router
@@ -134,8 +135,8 @@ def test_every_tier_failing_is_a_502_with_each_attempt():
         config = Config(order=("replicate", "lanczos")).with_settings(
             {"REPLICATE_API_TOKEN": REPLICATE_TOKEN, "REPLICATE_BASE_URL": replicate.api_url})
         with LiveServer(service(config)) as server:
-            answer = httpx.post(f"{server.url}/api/ai/hd-image", json={"image": data_uri(), "scale": 2,
-                                                                       "provider": "replicate"}, timeout=TIMEOUT)  # fmt: skip
+            body = {"image": data_uri(), "scale": 2, "provider": "replicate"}
+            answer = httpx.post(f"{server.url}/api/ai/hd-image", json=body, timeout=TIMEOUT)
     body = answer.json()
     assert answer.status_code == 502 and body["success"] is False
     assert body["error"].startswith("every tier failed (replicate:")
@@ -151,10 +152,33 @@ def test_openapi_documents_the_request_and_both_answers():
     request = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert request.endswith("/HDImageRequest")
     components = schema["components"]["schemas"]
-    assert {"image", "scale", "provider", "model", "format", "quality"} <= set(components["HDImageRequest"]["properties"])
+    fields = set(components["HDImageRequest"]["properties"])
+    assert {"image", "scale", "provider", "model", "format", "quality"} <= fields
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/HDImageResponse")
     assert {"success", "image", "provider", "attempts"} <= set(components["HDImageResponse"]["properties"])
     assert operation["responses"]["502"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     upload = schema["paths"]["/api/ai/hd-image/file"]["post"]
-    assert "multipart/form-data" in upload["requestBody"]["content"] and "image/png" in upload["responses"]["200"]["content"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert "image/png" in upload["responses"]["200"]["content"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_no_token_or_key_shows_in_any_answer_or_log_line_even_when_a_tier_echoes_it(caplog):
+    caplog.set_level("DEBUG")
+    with ReplicateServer(ReplicateState(fault="echo-token")) as replicate:
+        config = Config(order=("replicate", "lanczos")).with_settings(
+            {"REPLICATE_API_TOKEN": REPLICATE_TOKEN, "REPLICATE_BASE_URL": replicate.api_url})
+        with LiveServer(service(config, api_keys=(Secret(API_KEY),))) as server:
+            key = {"X-API-Key": API_KEY}
+            answers = [
+                httpx.post(f"{server.url}/api/ai/hd-image", json={"image": data_uri(), "scale": 2, "provider": name},
+                           headers=key, timeout=TIMEOUT)  # fmt: skip
+                for name in ("replicate", "auto")
+            ]
+            answers.append(httpx.get(f"{server.url}/metrics", headers=key, timeout=TIMEOUT))
+            answers.append(httpx.get(f"{server.url}/nope", timeout=TIMEOUT))
+    assert [answer.status_code for answer in answers] == [502, 200, 200, 404]
+    assert "refused Bearer ***" in answers[0].json()["attempts"][0]["reason"]  # the echoed token, blanked
+    assert answers[3].json()["error"] == "Not Found: GET /nope"
+    seen = "\n".join(answer.text for answer in answers) + "\n".join(str(a.headers) for a in answers) + caplog.text
+    assert REPLICATE_TOKEN not in seen and API_KEY not in seen

@@ -34,7 +34,8 @@ def test_requests_beyond_the_active_bound_are_not_admitted_until_one_closes():
 def test_a_job_beyond_the_line_bound_is_told_to_leave_and_a_full_line_stops_admission():
     queue = WorkQueue(max_active=10, max_waiting=2, clock=Clock())
     tickets = [queue.admit() for _ in range(4)]
-    assert [ticket.observe(waiting(place)) for ticket, place in zip(tickets, (1, 2, 3, 4))] == [True, True, False, False]
+    stays = [ticket.observe(waiting(place)) for ticket, place in zip(tickets, (1, 2, 3, 4))]
+    assert stays == [True, True, False, False]
     assert queue.waiting == 4 and queue.admit() is None  # 2 or more waiting: the line is full
     for ticket in tickets[2:]:
         ticket.close()
@@ -64,7 +65,7 @@ def test_retry_after_follows_the_pace_of_finished_jobs_and_the_line_ahead():
     clock.now += 2.0
     ticket.close(finished=True)
     assert queue.retry_after() == 2  # one 2 s job ahead at the measured pace
-    runner, *waiters = [queue.admit() for _ in range(4)]
+    _running, *waiters = [queue.admit() for _ in range(4)]
     for place, waiter in enumerate(waiters, 1):
         waiter.observe(waiting(place))
     assert queue.retry_after() == 8  # 3 waiting + this one, 2 s each, one running
