@@ -17,6 +17,8 @@ Scenarios:
     local        HDCORE_ORDER=local, HDCORE_SERVE_QUEUE=clients (the line holds every client)
     local, q=8   the same with the default line of 8: the others are refused at once with 429
     remote       the Replicate protocol server (tests/servers) with 0.2 s predictions, concurrency = clients
+    lanczos      provider lanczos: next to no upscaling work, so what is left is the server's own cost (HTTP,
+                 JSON, base64, decoding and encoding the PNGs)
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ def memory_kib(pid: int, field: str) -> int:
     return 0
 
 
-def scenario(name: str, env: dict[str, str], args: argparse.Namespace) -> dict:
-    body = {"image": data_uri(photo((args.size, args.size))), "scale": 2}
+def scenario(name: str, env: dict[str, str], args: argparse.Namespace, provider: str = "auto") -> dict:
+    body = {"image": data_uri(photo((args.size, args.size))), "scale": 2, "provider": provider}
     with ServeProcess(env) as server:
         assert server.process is not None
         warm = httpx.post(f"{server.url}/api/ai/hd-image", json=body, timeout=300)
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         env = clean_env(HDCORE_ORDER="replicate", REPLICATE_API_TOKEN=TOKEN, REPLICATE_BASE_URL=replicate.api_url,
                         HDCORE_REPLICATE_CONCURRENCY=clients)  # fmt: skip
         rows.append(scenario("remote (Replicate, 0.2 s)", env, args))
+    rows.append(scenario("lanczos", clean_env(), args, provider="lanczos"))
     print(format_table(rows))
     return 0 if all(row["errors"] == 0 for row in rows) else 1
 

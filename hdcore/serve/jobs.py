@@ -46,6 +46,8 @@ SHUTTING_DOWN = Stop(503, "shutting_down", "the server is shutting down; the job
 
 
 class Job:
+    """One engine call's cancel flag, and why it was stopped (None while it was not)."""
+
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.stopped: Stop | None = None

@@ -111,13 +111,17 @@ class Service:
         warnings = list(result.warnings) + list(encoded.warnings) + ([note] if note else [])
         return Delivery(result, encoded, run_id, warnings)
 
+    def works_here(self, tier: str) -> bool:
+        """Whether a tier works in this process (the local models): such a tier declares no concurrency limit,
+        it queues its own jobs (``ProviderInfo.max_concurrency``)."""
+        return self.engine.provider(tier).max_concurrency() is None
+
     def _line_keeper(self, job: Job, ticket: Ticket) -> Callable[[ProgressEvent], None]:
         """The progress callback that takes a job out of an in-process tier's line when its place is beyond the
-        bound. Such a tier declares no concurrency limit: it queues its own jobs (``ProviderInfo``)."""
+        bound."""
 
         def progress(event: ProgressEvent) -> None:
-            in_process = self.engine.provider(event.provider).max_concurrency() is None
-            if not ticket.observe(event, bounded=in_process):
+            if not ticket.observe(event, bounded=self.works_here(event.provider)):
                 wait = self.queue.retry_after()
                 job.stop(Stop(429, "rejected", f"too many requests waiting for {event.provider}: this one was "
                                                f"number {event.done} in line, the limit is {self.queue.max_waiting}; "
@@ -153,7 +157,7 @@ class Service:
         if not configured:
             found.append(f"no tier of the auto chain ({', '.join(chain)}) is configured")
         for name in configured:
-            if self.engine.provider(name).info.requires == "" and name not in self._ready_tiers:
+            if self.works_here(name) and name not in self._ready_tiers:
                 found += self._probe(name)
         if self.store is not None:
             try:
@@ -171,6 +175,8 @@ class Service:
         try:
             self.engine.enhance(tiny, 2, name, cancel=give_up)
         except Exception as error:  # any failure is the answer: not ready
+            if give_up.is_set():
+                return [f"{name}: no answer to a {PROBE_SIDE} px probe within {PROBE_S:g} s"]
             return [f"{name}: {self.safe(str(error)) or type(error).__name__}"]
         finally:
             timer.cancel()
