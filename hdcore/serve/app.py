@@ -82,6 +82,8 @@ def validation_reason(problems: Sequence[Mapping[str, Any]]) -> str:
         return "the body is not valid JSON"
     if kind == "missing" and not where:
         return "the body is missing: send a JSON object with an image"
+    if kind in ("model_attributes_type", "dict_type") and not where:  # not read as JSON (CSRF: no guessing)
+        return "the body is not a JSON object: send it with Content-Type: application/json"
     message = shortened(first.get("msg", "invalid request"))
     return (f"{where}: {message}" if where else message) + more
 

@@ -42,3 +42,5 @@ def test_validation_problems_become_one_line_naming_the_field():
         == "the body is not valid JSON"
     assert validation_reason([{"type": "missing", "loc": ("body",), "msg": "Field required"}]) \
         == "the body is missing: send a JSON object with an image"
+    assert validation_reason([{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be..."}]) \
+        == "the body is not a JSON object: send it with Content-Type: application/json"
