@@ -54,6 +54,20 @@ def status_for(error: HDCoreError) -> int:
     return 500
 
 
+def validation_reason(problems: Sequence[Mapping[str, Any]]) -> str:
+    """pydantic's list of problems as one line: the first, with where it is ("scale: Input should be 2, 3 or 4")."""
+    first = problems[0] if problems else {}
+    kind = first.get("type", "")
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    if kind == "json_invalid":
+        return "the body is not valid JSON"
+    if kind in ("missing", "model_type", "model_attributes_type", "dict_type") and not where:
+        return "the body must be a JSON object with an image"
+    message = shortened(first.get("msg", "invalid request"))
+    return (f"{where}: {message}" if where else message) + more
+
+
 def bounded_json(items: Iterable[Any], limit: int) -> str:
     """``items`` as compact ASCII JSON of at most ``limit`` characters, for a response header: first every text
     shortened, then items dropped from the end, with ``{"omitted": n}`` (or "n more") saying how many."""

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..text import shortened
-from .answers import error_response
+from .answers import error_response, validation_reason
 from .auth import RequireKey
 from .jobs import Draining
 from .limits import BodyCap
@@ -71,21 +71,6 @@ async def _bad_request(request: Request, error: RequestValidationError) -> Respo
     service: Service = request.app.state.service
     service.metrics.answered(request.url.path if request.url.path in ENDPOINTS else "other", "bad_input")
     return error_response(400, validation_reason(error.errors()))
-
-
-def validation_reason(problems: Sequence[Mapping[str, Any]]) -> str:
-    first = problems[0] if problems else {}
-    kind = first.get("type", "")
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    if kind == "json_invalid":
-        return "the body is not valid JSON"
-    if kind == "missing" and not where:
-        return "the body is missing: send a JSON object with an image"
-    if kind in ("model_attributes_type", "dict_type") and not where:  # not read as JSON (CSRF: no guessing)
-        return "the body is not a JSON object: send it with Content-Type: application/json"
-    message = shortened(first.get("msg", "invalid request"))
-    return (f"{where}: {message}" if where else message) + more
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:

@@ -6,8 +6,7 @@ import json
 
 from hdcore.attempts import Attempt
 from hdcore.errors import AllTiersFailed, ConfigError, ImageTooLarge, InvalidImage, TransientError
-from hdcore.serve.answers import bounded_json, failure, status_for
-from hdcore.serve.app import validation_reason
+from hdcore.serve.answers import bounded_json, failure, status_for, validation_reason
 
 
 def test_each_error_maps_to_the_status_that_tells_the_caller_what_to_do():
@@ -41,6 +40,6 @@ def test_validation_problems_become_one_line_naming_the_field():
     assert validation_reason([{"type": "json_invalid", "loc": ("body", 9), "msg": "JSON decode error"}]) \
         == "the body is not valid JSON"
     assert validation_reason([{"type": "missing", "loc": ("body",), "msg": "Field required"}]) \
-        == "the body is missing: send a JSON object with an image"
-    assert validation_reason([{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be..."}]) \
-        == "the body is not a JSON object: send it with Content-Type: application/json"
+        == "the body must be a JSON object with an image"
+    assert validation_reason([{"type": "model_type", "loc": (), "msg": "Input should be an object"}]) \
+        == "the body must be a JSON object with an image"

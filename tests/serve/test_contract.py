@@ -124,7 +124,7 @@ def test_a_body_that_is_not_json_or_has_no_image_is_a_400():
                              headers={"content-type": "application/x-www-form-urlencoded"}, timeout=TIMEOUT)  # fmt: skip
     assert (broken.status_code, broken.json()["error"]) == (400, "the body is not valid JSON")
     assert (as_form.status_code, as_form.json()["error"]) == (
-        400, "the body is not a JSON object: send it with Content-Type: application/json")
+        400, "send the body as JSON, with Content-Type: application/json")
     assert (empty.status_code, empty.json()["error"]) == (400, "image: Field required")
 
 
@@ -153,11 +153,11 @@ def test_openapi_documents_the_request_and_both_answers():
         schema = httpx.get(f"{server.url}/openapi.json", timeout=TIMEOUT).json()
         docs = httpx.get(f"{server.url}/docs", timeout=TIMEOUT)
     operation = schema["paths"]["/api/ai/hd-image"]["post"]
-    request = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    assert request.endswith("/HDImageRequest")
+    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert request["title"] == "HDImageRequest" and request["required"] == ["image"]
+    assert {"image", "scale", "provider", "model", "format", "quality"} <= set(request["properties"])
+    assert request["properties"]["scale"]["enum"] == [2, 3, 4] and request["additionalProperties"] is False
     components = schema["components"]["schemas"]
-    fields = set(components["HDImageRequest"]["properties"])
-    assert {"image", "scale", "provider", "model", "format", "quality"} <= fields
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/HDImageResponse")
     assert {"success", "image", "provider", "attempts"} <= set(components["HDImageResponse"]["properties"])
     assert operation["responses"]["502"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
