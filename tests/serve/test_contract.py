@@ -121,7 +121,7 @@ def test_a_body_that_is_not_json_or_has_no_image_is_a_400():
                             headers={"content-type": "application/json"})  # fmt: skip
         empty = httpx.post(f"{server.url}/api/ai/hd-image", json={"scale": 2}, timeout=TIMEOUT)
         as_form = httpx.post(f"{server.url}/api/ai/hd-image", content=json.dumps({"image": data_uri()}),
-                             headers={"content-type": "application/x-www-form-urlencoded"}, timeout=TIMEOUT)  # fmt: skip
+                             headers={"content-type": "application/x-www-form-urlencoded"}, timeout=TIMEOUT)
     assert (broken.status_code, broken.json()["error"]) == (400, "the body is not valid JSON")
     assert (as_form.status_code, as_form.json()["error"]) == (
         400, "send the body as JSON, with Content-Type: application/json")
