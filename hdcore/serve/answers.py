@@ -64,7 +64,7 @@ def validation_reason(problems: Sequence[Mapping[str, Any]]) -> str:
         return "the body is not valid JSON"
     if kind in ("missing", "model_type", "model_attributes_type", "dict_type") and not where:
         return "the body must be a JSON object with an image"
-    message = shortened(first.get("msg", "invalid request"))
+    message = shortened(str(first.get("msg", "invalid request")).removeprefix("Value error, "))
     return (f"{where}: {message}" if where else message) + more
 
 

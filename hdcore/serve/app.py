@@ -24,7 +24,7 @@ from .auth import RequireKey
 from .jobs import Draining
 from .limits import BodyCap
 from .queue import Admit
-from .routes import ENDPOINTS, router
+from .routes import ENDPOINTS, FILE_ENDPOINT, router
 from .service import Service
 
 WORK = ("/api/",)
@@ -41,6 +41,7 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="HD Enhance", summary="Turn an ordinary image into an HD one", description=DESCRIPTION,
                   version="1", lifespan=_lifespan(service))  # fmt: skip
     app.state.service = service
+    app.openapi = lambda: _openapi(app)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _bad_request)
     app.add_exception_handler(HTTPException, _http_error)
@@ -54,6 +55,16 @@ def create_app(service: Service) -> FastAPI:
     app.add_middleware(RequireKey, keys=service.keys, paths=PROTECTED, refused=refused)
     app.add_middleware(Draining, jobs=service.jobs, paths=WORK, refused=refused)
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema, with the upload's body named multipart: FastAPI names a form model holding the file
+    (which keeps the form strict: an unknown field is refused) as a urlencoded form."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        content = schema["paths"][FILE_ENDPOINT]["post"]["requestBody"]["content"]
+        content["multipart/form-data"] = content.pop("application/x-www-form-urlencoded")
+    return app.openapi_schema
 
 
 def _lifespan(service: Service):

@@ -9,17 +9,18 @@ import re
 import time
 from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from ..batch import size_label
 from ..errors import AllTiersFailed, Cancelled, HDCoreError
 from .answers import bounded_json, error_response, status_for, validation_reason
 from .jobs import Job
 from .metrics import CONTENT_TYPE
 from .queue import TICKET, Ticket
-from .schemas import ErrorResponse, Format, HDImageRequest, HDImageResponse, Readiness
+from .schemas import ErrorResponse, HDImageRequest, HDImageResponse, Readiness, UploadForm
 from .service import Ask, Delivery, Service
 
 logger = logging.getLogger("hdcore.serve")
@@ -67,27 +68,17 @@ async def hd_image(request: Request) -> Response:
         service.metrics.answered(JSON_ENDPOINT, "bad_input")
         return error_response(400, validation_reason(error.errors()))
     del raw
-    ask = Ask(body.image, body.scale, body.provider, body.model, body.fallback, body.format, body.quality)
-    return await _run(request, ask, JSON_ENDPOINT, lambda delivered: JSONResponse(delivered.to_json()))
+    return await _run(request, Ask(body.image, body), JSON_ENDPOINT, lambda done: JSONResponse(done.to_json()))
 
 
 @router.post(FILE_ENDPOINT, responses={**ERRORS, 200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
              "description": "The image; X-HDCore-Attempts holds the attempts as JSON"}},
              response_class=Response, summary="Upscale an uploaded file")  # fmt: skip
-async def hd_image_file(
-    request: Request,
-    file: Annotated[UploadFile, File(description="the image file")],
-    scale: Annotated[int, Form(description="2, 3 or 4")] = 4,  # a form's text: the engine checks the value
-    provider: Annotated[str, Form()] = "auto",
-    model: Annotated[str | None, Form()] = None,
-    fallback: Annotated[bool, Form()] = False,
-    format: Annotated[Format, Form()] = "png",
-    quality: Annotated[int | None, Form(ge=1, le=100)] = None,
-) -> Response:  # the form's fields, each a parameter: that is how FastAPI reads and documents a form
+async def hd_image_file(request: Request, form: Annotated[UploadForm, Form()]) -> Response:
     """The same run for a multipart upload; the answer is the image itself, the attempts in a header."""
-    ask = Ask(await file.read(), scale, provider, model, fallback, format, quality, file.filename or "upload")
-    return await _run(request, ask, FILE_ENDPOINT, lambda delivered: Response(
-        delivered.encoded.data, media_type=delivered.encoded.mime, headers=_result_headers(delivered, ask)))
+    ask = Ask(await form.file.read(), form, form.file.filename or "upload")
+    return await _run(request, ask, FILE_ENDPOINT, lambda done: Response(
+        done.encoded.data, media_type=done.encoded.mime, headers=_result_headers(done, ask)))
 
 
 @router.get("/healthz", summary="Alive")
@@ -159,15 +150,16 @@ def _is_json(content_type: str) -> bool:
 
 
 def _result_headers(delivered: Delivery, ask: Ask) -> dict[str, str]:
-    result = delivered.result
+    result, chosen = delivered.result, ask.choices
     stem = SAFE_NAME.sub("_", ask.source_name.rsplit(".", 1)[0])[:80].strip("._") or "image"
+    size = size_label(chosen.scale, chosen.width, chosen.height, chosen.longest_side)  # as the CLI names outputs
     headers = {
         "x-hdcore-provider": result.provider,
         "x-hdcore-model": result.model or "",
         "x-hdcore-cost-usd": f"{result.cost_usd:.6f}",
         "x-hdcore-attempts": bounded_json([a.to_dict() for a in result.attempts], ATTEMPTS_HEADER_CHARS),
         "x-hdcore-warnings": bounded_json(delivered.warnings, WARNINGS_HEADER_CHARS),
-        "content-disposition": f'attachment; filename="{stem}_x{result.scale}.{delivered.encoded.format}"',
+        "content-disposition": f'attachment; filename="{stem}_{size}.{delivered.encoded.format}"',
     }
     if delivered.run_id is not None:
         headers["x-hdcore-run-id"] = str(delivered.run_id)

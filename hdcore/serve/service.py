@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -19,6 +19,7 @@ from .. import images
 from ..config import Config, Secret
 from ..configured import history_store
 from ..engine import Engine, EnhanceResult, ProgressEvent
+from ..engine.target import resolve
 from ..errors import AllTiersFailed, HDCoreError, HistoryError
 from ..health import planner_for
 from ..images.decode import open_image
@@ -28,6 +29,7 @@ from .auth import ApiKeys
 from .jobs import Job, Jobs, Stop
 from .metrics import ServeMetrics
 from .queue import Ticket, WorkQueue
+from .schemas import UpscaleChoices
 from .settings import ServeSettings
 
 PROBE_S = 20.0  # the most a readiness probe of a tier waits (a first model load takes ~1 s on 2 cores)
@@ -39,12 +41,7 @@ class Ask:
     """One request for an upscale, as a route parsed it."""
 
     image: bytes | str  # the encoded file, or base64 / a data URI
-    scale: int
-    provider: str = "auto"
-    model: str | None = None
-    fallback: bool = False
-    format: str = "png"
-    quality: int | None = None
+    choices: UpscaleChoices = field(default_factory=UpscaleChoices)
     source_name: str = "api"
 
 
@@ -97,16 +94,19 @@ class Service:
 
     def deliver(self, ask: Ask, job: Job, ticket: Ticket) -> Delivery:
         """One upscale (in a worker thread). Raises what the engine raises; every failed run is recorded."""
-        config = self.engine.config
+        config, chosen = self.engine.config, ask.choices
         data = ask.image if isinstance(ask.image, bytes) else images.read_source_bytes(
             ask.image, allow_paths=False, max_pixels=config.max_input_pixels)  # fmt: skip
         try:
-            result = self.engine.enhance(data, ask.scale, ask.provider, ask.model, fallback=ask.fallback,
-                                         progress=self._line_keeper(job, ticket), cancel=job.cancel)  # fmt: skip
+            result = self.engine.enhance(
+                data, chosen.scale, chosen.provider, chosen.model, width=chosen.width, height=chosen.height,
+                longest_side=chosen.longest_side, fit=chosen.fit, fallback=chosen.fallback,
+                progress=self._line_keeper(job, ticket), cancel=job.cancel,
+            )  # fmt: skip
         except AllTiersFailed as error:
             self._record_failure(error, data, ask)
             raise
-        encoded = result.encode(ask.format, ask.quality)
+        encoded = result.encode(chosen.format, chosen.quality)
         run_id, note = self._record(result, ask.source_name)
         warnings = list(result.warnings) + list(encoded.warnings) + ([note] if note else [])
         return Delivery(result, encoded, run_id, warnings)
@@ -140,9 +140,11 @@ class Service:
     def _record_failure(self, error: AllTiersFailed, data: bytes, ask: Ask) -> None:
         if self.store is None:
             return
+        chosen = ask.choices
         try:
             size = open_image(data, self.engine.config.max_input_pixels).size  # the header only: it decoded
-            self.store.record_failure(error, input_size=size, scale=ask.scale, source_name=ask.source_name)
+            factor = resolve(size, chosen.scale, chosen.width, chosen.height, chosen.longest_side, chosen.fit).factor
+            self.store.record_failure(error, input_size=size, scale=factor, source_name=ask.source_name)
         except HDCoreError:  # the history cannot be written (or the header read): the caller still hears why
             pass
 

@@ -3,6 +3,7 @@ upload, OpenAPI, and what the endpoint refuses."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from hdcore import Config
 from hdcore.config import Secret
@@ -74,10 +76,31 @@ def test_an_uploaded_file_comes_back_as_image_bytes_with_the_attempts_in_a_heade
     assert answer.headers["x-hdcore-provider"] == "lanczos"
     attempts = json.loads(answer.headers["x-hdcore-attempts"])
     assert [(a["provider"], a["outcome"], a["output_size"]) for a in attempts] == [("lanczos", "ok", [128, 96])]
-    from PIL import Image
-    import io
-
     assert Image.open(io.BytesIO(answer.content)).size == (128, 96)
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        ({"scale": 2.5}, (160, 120)),
+        ({"width": 100}, (100, 75)),
+        ({"width": 200, "height": 100}, (133, 100)),
+        ({"width": 200, "height": 100, "fit": "fill"}, (200, 100)),
+        ({"longest_side": 256}, (256, 192)),
+        ({}, (256, 192)),  # the seed's default: 4x
+    ],
+)
+def test_any_size_is_asked_for_as_the_engine_takes_it(size, expected):
+    with LiveServer(service()) as server:
+        body = {"image": data_uri(), "provider": "lanczos", **size}
+        answer = httpx.post(f"{server.url}/api/ai/hd-image", json=body, timeout=TIMEOUT)
+        form = {"provider": "lanczos", **{name: str(value) for name, value in size.items()}}
+        upload = httpx.post(f"{server.url}/api/ai/hd-image/file", timeout=TIMEOUT, data=form,
+                            files={"file": ("photo.png", png_bytes(photo()), "image/png")})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert decoded(answer.json()["image"]).size == tuple(answer.json()["output_size"]) == expected
+    assert upload.status_code == 200, upload.text
+    assert Image.open(io.BytesIO(upload.content)).size == expected
 
 
 def test_a_text_is_never_opened_as_a_path_on_the_server(tmp_path):
@@ -97,7 +120,10 @@ def test_a_text_is_never_opened_as_a_path_on_the_server(tmp_path):
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        ({"scale": 5}, "scale: Input should be 2, 3 or 4"),
+        ({"scale": 9}, "scale 9 is a 9x enlargement; hdcore enlarges 1.1x to 8x"),
+        ({"scale": "four"}, "scale: Input should be a valid number"),
+        ({"scale": 2, "width": 300}, "give one size: scale, width and/or height (fit fill: both), or longest_side"),
+        ({"scale": None, "width": 300, "fit": "fill"}, "give one size"),
         ({"provider": "nope"}, "nope"),
         ({"quality": 0}, "quality: Input should be greater than or equal to 1"),
         ({"format": "gif"}, "format: Input should be"),
@@ -155,14 +181,17 @@ def test_openapi_documents_the_request_and_both_answers():
     operation = schema["paths"]["/api/ai/hd-image"]["post"]
     request = operation["requestBody"]["content"]["application/json"]["schema"]
     assert request["title"] == "HDImageRequest" and request["required"] == ["image"]
-    assert {"image", "scale", "provider", "model", "format", "quality"} <= set(request["properties"])
-    assert request["properties"]["scale"]["enum"] == [2, 3, 4] and request["additionalProperties"] is False
+    assert {"image", "scale", "width", "height", "longest_side", "fit", "provider", "model", "format",
+            "quality"} <= set(request["properties"])  # fmt: skip
+    assert request["additionalProperties"] is False
     components = schema["components"]["schemas"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/HDImageResponse")
     assert {"success", "image", "provider", "attempts"} <= set(components["HDImageResponse"]["properties"])
     assert operation["responses"]["502"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     upload = schema["paths"]["/api/ai/hd-image/file"]["post"]
-    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert list(upload["requestBody"]["content"]) == ["multipart/form-data"]
+    form = components["UploadForm"]
+    assert form["required"] == ["file"] and {"file", "scale", "width", "format"} <= set(form["properties"])
     assert "image/png" in upload["responses"]["200"]["content"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
