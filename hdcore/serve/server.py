@@ -57,7 +57,7 @@ def server_for(service: Service, host: str = "127.0.0.1", port: int = 8000, log_
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, config: Config | None = None, anonymous: bool = False,
-          log_level: str = "info", env: Mapping[str, str] | None = None) -> int:  # fmt: skip
+          log_level: str = "info", env: Mapping[str, str] | None = None) -> int:  # fmt: skip  # the command's flags
     """``hdcore serve``: run until SIGTERM / SIGINT. Refuses a non-local address without API keys unless
     ``anonymous`` (a proxy in front checks callers). Raises ``ConfigError`` for unusable settings."""
     config = config if config is not None else Config.from_env(env)
