@@ -29,11 +29,12 @@ def test_the_body_cap_is_the_largest_image_within_the_pixel_limit_as_base64_plus
 
 
 @pytest.mark.parametrize("variable, value, fragment", [
-    ("HDCORE_SERVE_DEADLINE", "0", "HDCORE_SERVE_DEADLINE must be a positive number of seconds from 1"),
-    ("HDCORE_SERVE_MAX_ACTIVE", "0", "HDCORE_SERVE_MAX_ACTIVE must be at least 1"),
-    ("HDCORE_SERVE_QUEUE", "many", "HDCORE_SERVE_QUEUE must be a whole number"),
-    ("HDCORE_SERVE_MAX_BODY", "10", "HDCORE_SERVE_MAX_BODY must be at least 1024"),
+    ("HDCORE_SERVE_DEADLINE", "0", "HDCORE_SERVE_DEADLINE must be a number of seconds from 1 to 86,400, not '0'"),
+    ("HDCORE_SERVE_MAX_ACTIVE", "0", "HDCORE_SERVE_MAX_ACTIVE must be a whole number from 1 to 4,096, not '0'"),
+    ("HDCORE_SERVE_QUEUE", "many", "HDCORE_SERVE_QUEUE must be a whole number from 0 to 4,096"),
+    ("HDCORE_SERVE_MAX_BODY", "10", "HDCORE_SERVE_MAX_BODY must be a whole number from 1,024 to"),
 ])  # fmt: skip
 def test_an_unusable_value_is_a_one_line_error_naming_the_variable(variable, value, fragment):
-    with pytest.raises(ConfigError, match=fragment):
+    with pytest.raises(ConfigError) as refused:
         ServeSettings.from_env({variable: value})
+    assert str(refused.value).startswith(fragment) and "\n" not in str(refused.value)
