@@ -1,5 +1,5 @@
 """``python -m hdcore``: upscale files, folders and globs; compare providers (QA, and sweeps over reference sets);
-list providers; benchmark.
+list providers; benchmark; serve the seed's HTTP API.
 
 Exit codes: 0 success, 2 bad input or usage, 3 every tier failed for some input (for ``qa``: for every entry),
 141 when the reader of a listing's output went away (``| head``); ``upscale`` finishes its images regardless.
@@ -131,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--requests", type=_within(whole(0, MAX_BENCH_REQUESTS)), default=60,
                        help="requests per tail-latency run of --engine (default 60)")
     bench.set_defaults(run=_bench)
+
+    serve = commands.add_parser("serve", help="serve the seed's HTTP API (POST /api/ai/hd-image) with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs "
+                                                           "HDCORE_API_KEYS, or --no-auth)")
+    serve.add_argument("--port", type=_within(whole(0, 65535)), default=8000, help="port (default 8000; 0 = any free port)")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="serve a non-local address without API keys (a proxy in front checks callers)")
+    serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -409,6 +418,15 @@ def _bench_engine(args: argparse.Namespace) -> int:
 
     print(format_table(run_engine_benchmark(requests=max(10, args.requests))))
     return EXIT_OK
+
+
+# --- serve -----------------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, engine: Engine) -> int:
+    from ..serve import serve  # FastAPI and uvicorn are imported only by this command
+
+    return serve(args.host, args.port, config=engine.config, anonymous=args.no_auth, log_level=args.log_level)
 
 
 def _error(message: str, stream: TextIO | None = None) -> None:
