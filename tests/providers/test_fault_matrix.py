@@ -96,12 +96,13 @@ def chain(tier: str, config: Config) -> Engine:
     return Engine(config, Registry([ProviderSpec(tier, PROVIDERS[tier]), ProviderSpec("lanczos", LanczosProvider)]))
 
 
-def tier_threads(tier: str, before: set[int]) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(f"hdcore-{tier}") and t.ident not in before
+def tier_threads(tier: str, before: set[threading.Thread]) -> list[threading.Thread]:
+    # By object, not by ident: an ident is reused once its thread ends, so a new cancel thread can wear an old one's
+    return [t for t in threading.enumerate() if t.name.startswith(f"hdcore-{tier}") and t not in before
             and t.is_alive()]
 
 
-def threads_gone(tier: str, before: set[int], until: float) -> list[str]:
+def threads_gone(tier: str, before: set[threading.Thread], until: float) -> list[str]:
     while time.monotonic() < until and tier_threads(tier, before):
         time.sleep(0.02)
     return [t.name for t in tier_threads(tier, before)]
@@ -109,7 +110,7 @@ def threads_gone(tier: str, before: set[int], until: float) -> list[str]:
 
 def run_cell(tier: str, config: Config, data: bytes, scale: int, deadline_s: float, token: str, caplog) -> Any:
     """Run [tier, lanczos]; check the delivered image, the threads and the token; return the tier's attempt."""
-    before = {t.ident for t in threading.enumerate()}
+    before = set(threading.enumerate())
     started = time.monotonic()
     result = chain(tier, config).enhance(data, scale=scale, provider=[tier, "lanczos"])
     elapsed = time.monotonic() - started
