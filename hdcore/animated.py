@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -43,11 +43,13 @@ if TYPE_CHECKING:
 # Frames x output pixels of one animation: its upscaled frames are held as RGBA (4 bytes a pixel) until the
 # encoder has written them all, so 64 MP is 256 MB, e.g. 60 frames of 1280x720 at 2x from 640x360.
 DEFAULT_MAX_FRAME_PIXELS = 64_000_000
-# Seconds per input megapixel of the local tier, end to end, on 2 idle CPU cores (README, "The local tier":
-# waifu2x-photo 1.8 s at 2x and 9.3 s at 4x, two passes; Real-ESRGAN x4plus ~2.3 minutes).
+# Seconds per input megapixel of the local tier, end to end, on 2 idle CPU cores running OpenVINO bf16 (AMD
+# Zen 5): waifu2x-photo 3.1 s at 2x (20 frames of 160x120 in 1.45 s warm), 5x that at 3x and 4x (two passes,
+# the second on 4x the pixels); Real-ESRGAN x4plus ~60 s (22 kpx/s, tile context included). A CPU running
+# f32 (no AMX or Zen 5 bf16) takes about twice as long.
 LOCAL_SECONDS_PER_MEGAPIXEL = {
-    "waifu2x-photo": {2: 1.8, 3: 9.3, 4: 9.3},
-    "realesrgan-x4plus": {2: 138.0, 3: 138.0, 4: 138.0},
+    "waifu2x-photo": {2: 3.1, 3: 15.5, 4: 15.5},
+    "realesrgan-x4plus": {2: 60.0, 3: 60.0, 4: 60.0},
 }
 # What an engine call costs beyond the model's work: 7 ms (min) to 12 ms (median) for a 16 px frame, local tier.
 SECONDS_PER_FRAME = 0.01
@@ -139,6 +141,12 @@ def estimate_animation(
 
 # Twelve parameters: the engine's own (provider, model, progress, cancel, options) plus what an animation adds
 # (the paid-tier gate, paths, the cap, the quality, a clock), all keyword-only.
+def frame_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options every frame runs with: the local time budget is per image and an animation is many, so
+    the budget preset (the default) becomes the fast one for frames, as the estimate assumes; "best" stays."""
+    return {**options, "preset": "fast"} if options.get("preset") in (None, "budget") else dict(options)
+
+
 def enhance_animation(
     engine: Engine,
     source: Any,
@@ -167,7 +175,7 @@ def enhance_animation(
     check_output_size(header.size, scale, engine.config.max_output_pixels)
     animation = read_animation(data, max_pixels=engine.config.max_input_pixels, max_total_pixels=max_frame_pixels)
     started = clock()
-    call = {"scale": scale, "provider": provider, "model": model, "cancel": cancel, **options}
+    call = {"scale": scale, "provider": provider, "model": model, "cancel": cancel, **frame_options(options)}
     frames, attempts, notes = _run_frames(engine, animation.frames, call, progress, clock)
     encoded = write_animation(replace(animation, frames=frames), quality=quality)
     return AnimationResult(

@@ -248,7 +248,7 @@ def test_tqdm_bars_for_the_batch_and_each_image(shots):
     found, _ = batch.expand_inputs([str(shots)])
     items, _ = batch.plan_items(found, 2)
     bars = TqdmReporter(len(items), file=stream)
-    batch.run_batch(items, Engine(Config()), batch.BatchSettings(scale=2, provider="local", options={"tile": 16}), bars)
+    batch.run_batch(items, Engine(Config()), batch.BatchSettings(scale=2, provider="local", options={"tile": 16, "preset": "fast"}), bars)
     bars.close()
     text = stream.getvalue()
     assert "batch" in text and "4/4" in text

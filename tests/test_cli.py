@@ -174,6 +174,21 @@ def test_bench_prints_a_table():
     assert "waifu2x-photo" in result.stdout and "kpx/s" in result.stdout
 
 
+def test_bench_runtimes_compares_ncnn_and_openvino_at_each_precision():
+    from hdcore.providers.local.openvino_runtime import selectable_precisions
+
+    result = run("bench", "--runtimes", "--models", "waifu2x-photo", "--sizes", "24", "--tile", "0,16")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("waifu2x-photo")]
+    variants = [("ncnn", "f32")] + [("openvino", precision) for precision in selectable_precisions()]
+    assert [(row[2], row[3], row[4]) for row in rows] == [(runtime, precision, tile) for runtime, precision in variants
+                                                          for tile in ("256", "16")]
+    assert rows[0][-2:] == ["inf", "dB"]  # the reference itself
+    assert all(float(row[-2]) >= 45 for row in rows[1:])
+    assert_one_line_error(run("bench", "--tile", "0,16"), 2, "--tile takes one size")
+    assert_one_line_error(run("bench", "--sizes", "big"), 2, "--sizes must be a comma list of sides from 8")
+
+
 def test_probe_calls_each_configured_tier_and_skips_the_rest():
     result = run("providers", "--probe", "--json")
     assert result.returncode == 0, result.stderr

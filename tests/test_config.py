@@ -20,7 +20,7 @@ def test_defaults_follow_the_seed():
     assert provider(config, "local").timeout() is None
     assert config.secrets() == []
     assert config.order is None
-    assert provider(config, "local").default_model(4, {}) == "waifu2x-photo"  # the "fast" preset
+    assert provider(config, "local").default_model(4, {}) == "budget"  # the best model within the time budget, per image
 
 
 def test_every_variable_is_read():
@@ -70,7 +70,7 @@ def test_every_variable_is_read():
         ("HDCORE_LOCAL_TIMEOUT", "-3", "HDCORE_LOCAL_TIMEOUT must be a number of seconds from 0.001"),
         ("HDCORE_MAX_INPUT_PIXELS", "lots", "HDCORE_MAX_INPUT_PIXELS must be a whole number from 1 to 2,147,483,648, not 'lots'"),
         ("HDCORE_MAX_OUTPUT_PIXELS", "0", "HDCORE_MAX_OUTPUT_PIXELS must be a whole number from 1 to"),
-        ("HDCORE_LOCAL_PRESET", "turbo", "HDCORE_LOCAL_PRESET must be one of fast, best, not 'turbo'"),
+        ("HDCORE_LOCAL_PRESET", "turbo", "HDCORE_LOCAL_PRESET must be one of budget, fast, best, not 'turbo'"),
         ("HDCORE_LOCAL_DEVICE", "tpu", "HDCORE_LOCAL_DEVICE must be one of auto, cpu, gpu"),
         ("HDCORE_ORDER", " , ", "HDCORE_ORDER names no tier"),
         ("HDCORE_ORDER_MODE", "random", "HDCORE_ORDER_MODE must be one of static, adaptive"),

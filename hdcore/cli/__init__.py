@@ -14,21 +14,25 @@ import threading
 from typing import Any, Callable, Sequence, TextIO
 
 from .. import batch, images
-from ..config import CONCURRENCY, Config, NumberRange, whole
+from ..config import CONCURRENCY, Config, whole
 from ..engine import SCALES, Engine, ProgressEvent
-from ..errors import ConfigError, HDCoreError
+from ..errors import HDCoreError
 from ..files import write_atomically
 from ..text import terminal_safe
 from ..configured import configured_engine
 from ..distributed.cluster import add_ray_arguments, ray_settings
-from ..providers import PROVIDER_IDS
+from ..providers import PROVIDER_IDS, default_registry
+from ..providers.local import LOCAL_PRESETS
 from .progress import TqdmReporter
-from .streams import EXIT_READER_GONE, reader_may_leave, silence_closed_streams
+from . import bench
+from .arguments import at_least
+from .arguments import within as _within
+from .streams import EXIT_ALL_FAILED, EXIT_OK, EXIT_READER_GONE, EXIT_USAGE, print_error, reader_may_leave
+from .streams import silence_closed_streams
 from ..sweep import command as sweep_command
 
-EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
-BENCH_SIDES = whole(8, 4096)  # a 4096 px square is 16 MP, the default input limit
-MAX_BENCH_REQUESTS = 100_000  # per tail-latency run of ``bench --engine``: minutes, never days
+_non_negative, _positive = at_least(0), at_least(1)
+
 PROVIDER_CHOICES = ("auto", *PROVIDER_IDS)
 
 
@@ -58,6 +62,12 @@ def _registry_infos():
     return default_registry().infos()
 
 
+def _declared_concurrency() -> str:
+    """ "hf 2, fal 4, ..." as the providers declare it (``ProviderInfo.max_concurrency``)."""
+    infos = default_registry().infos()
+    return ", ".join(f"{info.id} {info.max_concurrency}" for info in infos if info.max_concurrency)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hdcore", description="Turn ordinary images into HD ones.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     upscale.add_argument("--provider", default="auto", help=f"one of {', '.join(PROVIDER_CHOICES)} (default auto)")
     upscale.add_argument("--fallback", action="store_true", help="with --provider NAME: fall back to the other tiers")
     upscale.add_argument("--model", help="model name (see `python -m hdcore providers`)")
-    upscale.add_argument("--preset", choices=("fast", "best"), help="local tier preset (default from HDCORE_LOCAL_PRESET)")
+    upscale.add_argument("--preset", choices=LOCAL_PRESETS, help="local tier preset (default from HDCORE_LOCAL_PRESET)")
     upscale.add_argument("--tile", type=_non_negative, metavar="N", help="local tile size in px, 0 = automatic")
     upscale.add_argument("--denoise", type=int, choices=(-1, 0, 1, 2, 3), help="denoise level (Real-CUGAN, waifu2x)")
     upscale.add_argument("--format", choices=images.FORMATS + ("jpg",), default=None,
@@ -96,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     upscale.add_argument("--overwrite", action="store_true",
                          help="upscale even when the output exists (default: skip it; -o OUT always overwrites)")
     upscale.add_argument("--jobs", type=_within(CONCURRENCY), metavar="N",
-                         help="images at once per remote tier (default hf 2, replicate 4, space 1)")
+                         help=f"images at once per remote tier (default {_declared_concurrency()})")
     upscale.add_argument("--zip", metavar="FILE", help="also pack the outputs and attempts.csv into this zip")
     add_ray_arguments(upscale)
     upscale.set_defaults(run=_upscale)
@@ -108,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     qa.add_argument("--scale", type=int, choices=SCALES, default=4)
     qa.add_argument("--reference", action="store_true",
                     help="IMAGE is a reference: shrink it by the scale, upscale, score PSNR/SSIM against it")
-    qa.add_argument("--preset", choices=("fast", "best"), help="local tier preset for entries without a model")
+    qa.add_argument("--preset", choices=LOCAL_PRESETS, help="local tier preset for entries without a model")
     qa.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     qa.add_argument("--json", action="store_true", help="print one JSON object per entry instead of the table")
     qa.set_defaults(run=_qa)
@@ -122,15 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     providers.add_argument("--probe", action="store_true", help="make a tiny real call to each configured tier")
     providers.set_defaults(run=_providers)
 
-    bench = commands.add_parser("bench", help="measure the local models: kpx/s and peak memory")
-    bench.add_argument("--models", help="comma list (default: every available local model)")
-    bench.add_argument("--sizes", default="64,128", help="comma list of square input sizes in px (default 64,128)")
-    bench.add_argument("--tile", type=_non_negative, default=0, help="tile size, 0 = each model's automatic size")
-    bench.add_argument("--engine", action="store_true",
-                       help="measure the fallback engine instead: overhead, breaker skips, failover, hedging")
-    bench.add_argument("--requests", type=_within(whole(0, MAX_BENCH_REQUESTS)), default=60,
-                       help="requests per tail-latency run of --engine (default 60)")
-    bench.set_defaults(run=_bench)
+    bench.add_parser(commands)
 
     serve = commands.add_parser("serve", help="serve the seed's HTTP API (POST /api/ai/hd-image) with uvicorn")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs "
@@ -150,32 +152,6 @@ def _factor(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number from 1.1 to 8, not {text!r}") from None
     if not 1.1 <= value <= 8:
         raise argparse.ArgumentTypeError(f"must be a number from 1.1 to 8, not {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _within(bounds: NumberRange) -> Callable[[str], int]:
-    """An argparse type for a number within ``bounds``: "argument --jobs: must be a whole number from 1 to 256"."""
-
-    def parse(text: str) -> int:
-        try:
-            return bounds("", text)
-        except ConfigError as error:
-            raise argparse.ArgumentTypeError(str(error).strip()) from None
-
-    return parse
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -393,33 +369,6 @@ def _probe(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
     return {"outcome": attempt.outcome, "latency_s": round(attempt.latency_s, 4), "reason": attempt.reason, "text": text}
 
 
-# --- bench -----------------------------------------------------------------------------------------------
-
-
-def _bench(args: argparse.Namespace, engine: Engine) -> int:
-    if args.engine:
-        return _bench_engine(args)
-    from ..providers.local.bench import format_table, run_benchmark
-
-    try:
-        sizes = [BENCH_SIDES("--sizes", size.strip()) for size in args.sizes.split(",") if size.strip()]
-    except ConfigError:
-        _error(f"--sizes must be a comma list of sides from {BENCH_SIDES.low:,} to {BENCH_SIDES.high:,} px, "
-               f"not {args.sizes!r}")
-        return EXIT_USAGE
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
-    rows = run_benchmark(models=models, sizes=sizes, tile=args.tile)
-    print(format_table(rows))
-    return EXIT_OK
-
-
-def _bench_engine(args: argparse.Namespace) -> int:
-    from ..engine.bench import format_table, run_engine_benchmark
-
-    print(format_table(run_engine_benchmark(requests=max(10, args.requests))))
-    return EXIT_OK
-
-
 # --- serve -----------------------------------------------------------------------------------------------
 
 
@@ -429,6 +378,4 @@ def _serve(args: argparse.Namespace, engine: Engine) -> int:
     return serve(args.host, args.port, config=engine.config, anonymous=args.no_auth, log_level=args.log_level)
 
 
-def _error(message: str, stream: TextIO | None = None) -> None:
-    with reader_may_leave():
-        print(f"hdcore: error: {terminal_safe(message)}", file=stream or sys.stderr, flush=True)
+_error = print_error

@@ -14,6 +14,7 @@ import select
 import sys
 from typing import Iterator, TextIO
 
+EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
 EXIT_READER_GONE = 141  # 128 + SIGPIPE: what a shell reports for a program whose pipe's reader left
 
 
@@ -63,3 +64,11 @@ def _to_devnull(stream: TextIO) -> bool:
     except (OSError, ValueError, AttributeError):  # no file descriptor (a test's StringIO)
         return False
     return True
+
+
+def print_error(message: str, stream: TextIO | None = None) -> None:
+    """``hdcore: error: <message>`` on one line, terminal-safe, to stderr (or ``stream``)."""
+    from ..text import terminal_safe
+
+    with reader_may_leave():
+        print(f"hdcore: error: {terminal_safe(message)}", file=stream or sys.stderr, flush=True)

@@ -31,6 +31,9 @@ OptionKind = Literal["toggle", "text", "choice"]
 
 # A model a provider may serve besides its listed ones: "pick the model for this image" (the local tier does).
 AUTO_MODEL = "auto"
+# How a tier's note on a model it picked per image begins ("auto model: waifu2x-photo (photo: ...)"); the app
+# shows such a note as the model choice, apart from the other notes.
+MODEL_CHOICE_NOTES = (f"{AUTO_MODEL} model: ", "budget model: ")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import images
-from ..animated import FrameProgress, enhance_animation, estimate_animation, unpaid_tiers
+from ..animated import FrameProgress, enhance_animation, estimate_animation, frame_options, unpaid_tiers
 from ..engine import Engine
 from ..errors import AllTiersFailed, Cancelled, HDCoreError, InvalidInput
 from ..text import human_bytes, usd
@@ -80,7 +80,7 @@ def plan_animation(engine: Engine, request: EnhanceRequest, header: images.Anima
         factor = animation_factor(request.size, header.size)
         local = unpaid_tiers(engine, request.provider)
         if local:
-            model = engine.provider(local[0]).model_for(model, native, request.options)
+            model = engine.provider(local[0]).model_for(model, native, frame_options(request.options))
         estimate = estimate_animation(request.data, factor, model=model, allow_paths=False)
     except HDCoreError as error:
         return AnimationPlan(error=error_message(error, engine.config))
@@ -93,7 +93,7 @@ def _cloud_cost(engine: Engine, request: EnhanceRequest, header: images.Animatio
     for name in engine.plan(request.provider):
         tier = engine.provider(name)
         if tier.info.requires and tier.is_configured():
-            model = tier.model_for(chosen_model(request.model), native, request.options)
+            model = tier.model_for(chosen_model(request.model), native, frame_options(request.options))
             cost = tier.estimate_cost(model, header.size, native)
             prices.append(f"{short_label(name)} about {usd(cost.usd * header.frames)}")
     return f"{', '.join(prices)} for {header.frames} frames" if prices else ""

@@ -20,7 +20,7 @@ from ..engine import SCALES, Engine
 from ..errors import HDCoreError
 from ..history import HistoryStore
 from ..providers import default_registry
-from ..providers.base import AUTO_MODEL
+from ..providers.base import AUTO_MODEL, MODEL_CHOICE_NOTES
 from ..text import one_line, redacted
 
 # What the uploader accepts (the browser filters by extension; hdcore then sniffs the content, never the name).
@@ -153,7 +153,7 @@ def provider_label(engine: Engine, name: str) -> str:
     return tier.short if tier.configured else f"{tier.short} — not configured"
 
 
-AUTO_MODEL_NOTE = f"{AUTO_MODEL} model: "  # how the local tier's warning about its auto choice begins
+AUTO_MODEL_NOTE = MODEL_CHOICE_NOTES[0]  # how the local tier's warning about its auto choice begins
 DEFAULT_MODEL = ""  # the model choice meaning "the tier's default" (a select box cannot show None as a choice)
 
 

@@ -24,11 +24,11 @@ from ..history import HistoryError, HistoryStore
 from ..text import one_line
 from . import compare_slider
 from .common import (
-    AUTO, AUTO_MODEL_NOTE, Headline, chosen_model, download_name, error_message,
+    AUTO, Headline, chosen_model, download_name, error_message,
     md_escape, scrubbed, short_label,
 )
 from ..text import human_bytes, usd
-from ..providers.base import OptionInfo
+from ..providers.base import MODEL_CHOICE_NOTES, OptionInfo
 from .sizing import OutputSize
 
 
@@ -234,12 +234,12 @@ class RunOutcome:
     def notes(self) -> str:
         """The result's and the encoder's warnings on one line (e.g. "device: cpu (2 threads) · 4x reached by
         2x then 2x"); "" when there are none. The auto model's choice is not one of them (``model_choice``)."""
-        return " · ".join(w for w in self.warnings if not w.startswith(AUTO_MODEL_NOTE))
+        return " · ".join(w for w in self.warnings if not w.startswith(MODEL_CHOICE_NOTES))
 
     @property
     def model_choice(self) -> str:
-        """Why the local tier's auto model picked what it did ("auto model: waifu2x-photo (photo: ...)"), or ""."""
-        return next((w for w in self.warnings if w.startswith(AUTO_MODEL_NOTE)), "")
+        """Why the tier picked the model it did ("auto model: waifu2x-photo (photo: ...)", "budget model: ..."), or ""."""
+        return next((w for w in self.warnings if w.startswith(MODEL_CHOICE_NOTES)), "")
 
     @property
     def download_name(self) -> str:

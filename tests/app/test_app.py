@@ -437,7 +437,7 @@ def test_auto_model_says_why_and_quality_is_shown():
 
 def qa_run(app: AppTest, image, reference: bool = False) -> None:
     upload(app, "astronaut.png", png_bytes(image))
-    assert app.multiselect[0].value == ["lanczos", "local"]  # the baseline and the local tier's fast preset
+    assert app.multiselect[0].value == ["lanczos", "local"]  # the baseline and the local tier's default preset
     app.radio[0].set_value(2)
     if reference:
         app.toggle[0].set_value(True)
@@ -451,7 +451,8 @@ def test_qa_page_compares_two_providers_with_crops_and_csv():
     assert app.title[0].value == "Provider QA" and "Lanczos (baseline)" in app.multiselect[0].options
     qa_run(app, photo((64, 48)))
     rows = app.dataframe[0].value.to_dict("records")
-    assert [row["Provider / model"] for row in rows] == ["lanczos", "local/waifu2x-photo"]
+    # the local tier's default preset: the best model within the time budget, x4plus for a 64x48 photo
+    assert [row["Provider / model"] for row in rows] == ["lanczos", "local/realesrgan-x4plus"]
     for row in rows:
         assert row["Outcome"] == "ok" and row["Output"] == "128 × 96" and row["Cost (USD)"] == 0
         assert row["LR-PSNR (dB)"] > 25 and 0.9 < row["LR-SSIM"] <= 1 and row["Sharpness"] > 0
@@ -461,7 +462,7 @@ def test_qa_page_compares_two_providers_with_crops_and_csv():
     assert download.proto.label == "Download CSV"
     [crops] = app.get("iframe")  # one crop per output, side by side in one zoomable view
     labels = re.findall(r'<span class="tag before">([^<]*)</span>', crops.proto.srcdoc)
-    assert labels == ["lanczos", "local/waifu2x-photo"]
+    assert labels == ["lanczos", "local/realesrgan-x4plus"]
     assert crops.proto.srcdoc.count('src="data:image/') == 2
     app.slider[0].set_value(0).run()  # the crop position applies to every output
     assert any("x 0–128" in caption.value for caption in app.caption)

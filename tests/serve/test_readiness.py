@@ -24,7 +24,7 @@ def test_ready_once_the_local_models_load_and_the_probe_is_not_repeated():
         alive = httpx.get(f"{server.url}/healthz", timeout=30).json()
     assert first == second == (200, {"ready": True, "problems": []}) and alive == {"alive": True}
     assert served._ready_tiers == {"local"}
-    assert served.engine.latencies.latency_p95("local", "waifu2x-photo") is not None  # a real run was made
+    assert served.engine.latencies.latency_p95("local", "budget") is not None  # a real run of the default preset
 
 
 def test_not_ready_when_no_tier_of_the_chain_is_configured():

@@ -68,7 +68,7 @@ def test_options_shown_where_they_apply_as_the_providers_declare_them():
     # a forced tier shows its options even before its token is set
     assert shown_names(plain, "replicate", None, 2) == ["face_enhance"]
     preset = webapp.applicable_options(plain, "local", None, 4)[0]
-    assert preset.info.kind == "choice" and preset.default == "fast" and "fast" in preset.info.choices
+    assert preset.info.kind == "choice" and preset.default == "budget" and "fast" in preset.info.choices
     best = engine_with(HDCORE_LOCAL_PRESET="best")
     assert webapp.applicable_options(best, "local", None, 4)[0].default == "best"  # the configured preset
 

@@ -52,7 +52,7 @@ def test_price_rows_show_the_table_in_force():
 def test_settings_rows_show_what_each_tier_declares_and_never_a_token():
     engine = engine_with(HDCORE_LOCAL_JOBS="2", HUGGINGFACE_TOKEN=HF_SENTINEL)
     local = {r["Setting"]: r["Value"] for r in webapp.settings_rows(engine, "local")}
-    assert local["HDCORE_LOCAL_PRESET"] == "fast" and local["HDCORE_LOCAL_JOBS"] == "2"
+    assert local["HDCORE_LOCAL_PRESET"] == "budget" and local["HDCORE_LOCAL_JOBS"] == "2"
     assert local["HDCORE_LOCAL_TIMEOUT"] == "none" and "HDCORE_LOCAL_CONCURRENCY" not in local
     hf = {r["Setting"]: r["Value"] for r in webapp.settings_rows(engine, "hf")}
     assert hf["HUGGINGFACE_TOKEN"] == "set" and hf["HDCORE_HF_CONCURRENCY"] == "2" and hf["HDCORE_HF_TIMEOUT"] == "10 s"

@@ -15,7 +15,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
+from typing import Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 
@@ -26,6 +26,7 @@ except ImportError:  # no ncnn wheel: the local tier reports itself unconfigured
 
 from ...errors import ConfigError
 from .families import LocalModelSpec, Padding
+from .runtimes import default_threads, finish_output, pad_input
 
 Device = str  # "cpu" or "gpu"
 
@@ -46,9 +47,26 @@ class LoadedNet:
     device: Device
     threads: int
 
+    runtime: ClassVar[str] = "ncnn"
+
     @property
     def padding(self) -> Padding:
         return self.spec.padding[self.scale]
+
+    @property
+    def tile(self) -> int:
+        """Automatic tile size (input px) on this runtime."""
+        return self.spec.tile
+
+    @property
+    def tile_pad(self) -> int:
+        """Real context around each tile (input px) on this runtime."""
+        return self.spec.tile_pad
+
+    @property
+    def description(self) -> str:
+        """e.g. 'ncnn cpu (2 threads)' or 'ncnn gpu (Vulkan)'"""
+        return f"ncnn cpu ({self.threads} threads)" if self.device == "cpu" else "ncnn gpu (Vulkan)"
 
 
 def installed() -> bool:
@@ -94,14 +112,6 @@ def _quietly(function):
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
-
-
-def default_threads() -> int:
-    """Every core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def candidate_devices(preference: str) -> tuple[Device, ...]:
@@ -178,35 +188,15 @@ def run(loaded: LoadedNet, image: np.ndarray, shared: Mapping[str, np.ndarray] |
     ``shared``: values for the spec's ``sync_blobs`` (global averages common to all tiles of one image);
     None lets the net compute them from this image alone.
     """
-    height, width = image.shape[:2]
-    padding, scale = loaded.padding, loaded.scale
-    padded = _pad(image, padding)
-    output = _forward(loaded, padded, shared)
-    output = output[: height * scale, : width * scale]
-    if output.shape[:2] != (height * scale, width * scale):
-        raise RuntimeError(f"{loaded.spec.name}: net returned {output.shape[1]}x{output.shape[0]} "
-                           f"for a {width}x{height} input at {scale}x")
-    if padding.add_nearest:
-        output = output + np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-    return np.clip(output, 0.0, 1.0)
+    output = _forward(loaded, pad_input(image, loaded.padding), shared)
+    return finish_output(output, image, loaded.padding, loaded.scale, loaded.spec.name)
 
 
 def shared_features(loaded: LoadedNet, image: np.ndarray) -> dict[str, np.ndarray]:
     """The spec's ``sync_blobs`` as this image (a tile) alone would compute them; the net stops there."""
-    padded = _pad(image, loaded.padding)
+    padded = pad_input(image, loaded.padding)
     with _extractor(loaded, padded, None) as extractor:
         return {name: _extract(extractor, name, loaded) for name in loaded.spec.sync_blobs}
-
-
-def _pad(image: np.ndarray, padding: Padding) -> np.ndarray:
-    """Reflect-pad by the border on every side, plus bottom/right up to the size multiple; as CHW."""
-    height, width = image.shape[:2]
-    extra_h = -height % padding.multiple
-    extra_w = -width % padding.multiple
-    border = padding.border
-    if border or extra_h or extra_w:
-        image = np.pad(image, ((border, border + extra_h), (border, border + extra_w), (0, 0)), mode="reflect")
-    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
 
 
 def _forward(loaded: LoadedNet, chw: np.ndarray, shared: Mapping[str, np.ndarray] | None) -> np.ndarray:

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from hdcore.providers.local import openvino_runtime
 from hdcore.providers.local import ncnn_runtime
 from hdcore.config import Config
 from hdcore.errors import Cancelled, ConfigError, InvalidInput, PermanentError, ProviderTimeout, TransientError
@@ -130,14 +131,15 @@ def test_models_lists_every_installed_model_at_2_3_and_4(provider):
     infos = provider.models()
     assert [info.name for info in infos] == list(MODELS)
     assert all(info.scales == (2, 3, 4) and info.description for info in infos)
-    assert provider.name == "local" and provider.label == "Local (ncnn)"
+    assert provider.name == "local" and provider.label == "Local (OpenVINO / ncnn)"
 
 
 def test_default_model_follows_the_preset(provider):
-    assert provider.default_model(4, {}) == "waifu2x-photo"  # Config().local_preset == "fast"
+    assert provider.default_model(4, {}) == "budget"  # picked per image, within the time budget
+    assert provider.default_model(4, {"preset": "fast"}) == "waifu2x-photo"
     assert provider.default_model(4, {"preset": "best"}) == "realesrgan-x4plus"
     assert LocalProvider(Config().with_settings({"HDCORE_LOCAL_PRESET": "best"})).default_model(2, {}) == "realesrgan-x4plus"
-    with pytest.raises(InvalidInput, match="fast, best"):
+    with pytest.raises(InvalidInput, match="budget, fast, best"):
         provider.default_model(4, {"preset": "turbo"})
 
 
@@ -185,8 +187,8 @@ def test_non_native_scales_are_explained(provider):
     assert provider.upscale(request(image, 4, "waifu2x-photo")).warnings[1] == "4x reached by 2x then 2x"
     assert provider.upscale(request(image, 3, "waifu2x-photo")).warnings[1] == (
         "3x reached by 2x then 2x, Lanczos to 3x")
-    assert provider.upscale(request(image, 4, "realcugan-se")).warnings == ("device: cpu (%d threads)"
-                                                                             % ncnn_runtime.default_threads(),)
+    assert provider.upscale(request(image, 4, "realcugan-se")).warnings == (
+        f"device: openvino cpu {openvino_runtime.default_precision()} ({ncnn_runtime.default_threads()} threads)",)
 
 
 # --- output quality: not garbage, better than trivial where it should be ----------------------------------
@@ -301,7 +303,7 @@ def test_se_models_without_shared_averages_would_show_seams():
     ("waifu2x-photo", {"tile": "big"}, "tile must be a whole number"),
     ("waifu2x-photo", {"tile": 4097}, r"tile must be a whole number from 0 to 4,096 \(0 = automatic\), not 4097$"),
     ("waifu2x-photo", {"tile": "9" * 5000}, r"tile must be a whole number from 0 to 4,096 \(0 = automatic\), not '9+…'$"),
-    (None, {"preset": "turbo"}, "valid: fast, best"),
+    (None, {"preset": "turbo"}, "valid: budget, fast, best"),
 ])
 def test_bad_options_are_invalid_input_with_the_valid_choices(provider, model, options, message):
     with pytest.raises(InvalidInput, match=message):
@@ -372,8 +374,11 @@ def test_a_passed_deadline_stops_before_any_work(provider):
 
 def test_the_device_used_is_recorded(provider):
     output = provider.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
-    assert output.warnings[0].startswith("device: cpu")
+    assert output.warnings[0].startswith("device: openvino cpu ")
     assert provider.last_device == "cpu"
+    on_ncnn = LocalProvider(Config().with_settings({"HDCORE_LOCAL_RUNTIME": "ncnn", "HDCORE_LOCAL_DEVICE": "cpu"}))
+    output = on_ncnn.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
+    assert output.warnings[0] == f"device: ncnn cpu ({ncnn_runtime.default_threads()} threads)"
 
 
 def test_asking_for_a_gpu_without_one_is_a_config_error():
@@ -419,15 +424,29 @@ def test_a_gpu_run_is_recorded_as_such(monkeypatch):
                         lambda param, weights, device, threads: real_create(param, weights, "cpu", threads))
     local = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "auto"}))
     output = local.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
-    assert output.warnings[0] == "device: gpu" and local.last_device == "gpu"
+    assert output.warnings[0] == "device: ncnn gpu (Vulkan)" and local.last_device == "gpu"  # a GPU: ncnn runs
 
 
-def test_without_ncnn_the_tier_is_unconfigured_not_broken(monkeypatch):
+def test_without_ncnn_openvino_runs_and_without_either_the_tier_is_unconfigured_not_broken(monkeypatch):
     monkeypatch.setattr(ncnn_runtime, "ncnn", None)
     local = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu"}))
-    assert local.models() == () and not local.is_configured()
+    assert local.is_configured()
+    assert local.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo")).warnings[0].startswith("device: openvino")
+    forced = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu", "HDCORE_LOCAL_RUNTIME": "ncnn"}))
     with pytest.raises(PermanentError, match="ncnn is not installed"):
-        local.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
+        forced.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
+    monkeypatch.setattr(openvino_runtime, "ov", None)
+    assert local.models() == () and not local.is_configured()
+
+
+def test_without_openvino_ncnn_runs_and_says_why(monkeypatch):
+    monkeypatch.setattr(openvino_runtime, "ov", None)
+    local = LocalProvider(Config().with_settings({"HDCORE_LOCAL_DEVICE": "cpu"}))
+    output = local.upscale(request(astronaut(0, 0, 16, 16), 2, "waifu2x-photo"))
+    assert output.warnings[:2] == ("openvino is not installed: the local models run on ncnn",
+                                   f"device: ncnn cpu ({ncnn_runtime.default_threads()} threads)")
+    with pytest.raises(ConfigError, match="'openvino' but openvino is not installed"):
+        LocalProvider(Config().with_settings({"HDCORE_LOCAL_RUNTIME": "openvino"})).placement()
 
 
 def test_without_a_vulkan_loader_ncnn_is_not_even_asked(monkeypatch):

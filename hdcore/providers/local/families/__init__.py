@@ -49,6 +49,9 @@ class LocalModelSpec:
     default_denoise: int = 0
     tile: int = 128  # automatic tile size (input pixels): bounds memory; measured near the speed optimum
     tile_pad: int = 16  # real context around each tile, enough for tiled output to match untiled (>= 45 dB)
+    # The same two for OpenVINO, which needs far less memory per pixel than ncnn; 0: as tile / tile_pad.
+    openvino_tile: int = 0
+    openvino_tile_pad: int = 0
     # Global-average blobs (squeeze-excitation) whose values must be shared by every tile of one image:
     # each tile alone would see different statistics, and seams would show. Empty: the net is purely local.
     sync_blobs: tuple[str, ...] = ()
@@ -118,6 +121,8 @@ MODELS: dict[str, LocalModelSpec] = _collect()
 #         +0.6 to +4.5 dB over bicubic on photos.
 # "best": Real-ESRGAN x4plus, the strongest photo restoration here, at ~8 kpx/s (~2 min per MP).
 PRESETS: dict[str, str] = {"fast": "waifu2x-photo", "best": "realesrgan-x4plus"}
+# The "budget" preset's candidates, best first: the first that finishes the image in the time budget runs.
+BUDGET_LADDER: tuple[str, ...] = (PRESETS["best"], PRESETS["fast"])
 
 
 def available_models() -> tuple[LocalModelSpec, ...]:
@@ -125,4 +130,4 @@ def available_models() -> tuple[LocalModelSpec, ...]:
     return tuple(spec for spec in MODELS.values() if spec.is_available())
 
 
-__all__ = ["Kind", "LocalModelSpec", "MODELS", "Padding", "PRESETS", "available_models", "models_dir"]
+__all__ = ["BUDGET_LADDER", "Kind", "LocalModelSpec", "MODELS", "Padding", "PRESETS", "available_models", "models_dir"]
