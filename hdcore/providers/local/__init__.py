@@ -20,30 +20,28 @@ default HDCORE_LOCAL_TILE), ``denoise`` (per model, see ``LocalModelSpec.denoise
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from . import ncnn_runtime, openvino_runtime, time_budget
 from ...attempts import ProviderOutput
 from ...config import Config, Setting, choice, seconds, whole
-from ...errors import BadOutput, ConfigError, InvalidInput, PermanentError, TransientError
+from ...errors import ConfigError, InvalidInput, PermanentError, TransientError
 from ...engine.gates import JobGate
 from .families import BUDGET_LADDER, MODELS, PRESETS, LocalModelSpec, available_models
 from .auto_model import AUTO_MODEL, choose_local_model
 from ...resize import lanczos_resize
 from .runtimes import RUNTIME_CHOICES, choose_runtime, default_threads, spec_tiler, tiler_for
-from .tiling import Tiler, TileError
+from .passes import Ticker, computed_kilopixels, plan_passes, run_pass, tick_count
 from ..base import MODEL_CHOICE_NOTES, ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
 
 SCALES = (2, 3, 4)
-MAX_PASSES = 4
 BUDGET = "budget"  # the preset, and the model name meaning "the budget preset picks per image"
 LOCAL_PRESETS = (BUDGET, *PRESETS)
 LOCAL_DEVICES = ("auto", "cpu", "gpu")
@@ -88,22 +86,6 @@ INFO = ProviderInfo(
 )
 
 
-def plan_passes(target: int, native_scales: Sequence[int]) -> tuple[int, ...]:
-    """Native scales to run, smallest first, reaching at least ``target`` with the fewest passes.
-
-    Among plans of equal length, the one overshooting least wins (less work, less to throw away).
-    Smallest factor first: a pass costs per input pixel, so a small first factor keeps later inputs small.
-    """
-    if target <= 1:
-        return ()
-    for length in range(1, MAX_PASSES + 1):
-        plans = [tuple(sorted(combo)) for combo in itertools.combinations_with_replacement(native_scales, length)
-                 if math.prod(combo) >= target]
-        if plans:
-            return min(plans, key=lambda plan: (math.prod(plan), plan))
-    raise ValueError(f"{target}x cannot be reached with native scales {tuple(native_scales)}")
-
-
 _GATES: dict[int, JobGate] = {}
 _GATES_LOCK = threading.Lock()
 
@@ -112,19 +94,6 @@ def local_gate(limit: int) -> JobGate:
     """The process-wide gate for local jobs (one per limit, so every engine with that setting shares it)."""
     with _GATES_LOCK:
         return _GATES.setdefault(limit, JobGate(limit))
-
-
-class _Ticker:
-    """Turns per-tile callbacks from several passes into one increasing (done, total) stream."""
-
-    def __init__(self, total: int, report: Callable[[int, int], None]):
-        self.total = total
-        self.done = 0
-        self._report = report
-
-    def tick(self) -> None:
-        self.done += 1
-        self._report(self.done, self.total)
 
 
 @dataclass(frozen=True)
@@ -151,7 +120,7 @@ class LocalProvider(Provider):
     def __init__(self, config: Config):
         super().__init__(config)
         self.last_device: str | None = None  # "cpu" or "gpu": where the latest upscale ran
-        self._speeds = time_budget.SpeedBook(config.data_dir)
+        self._speeds = time_budget.book_for(config.data_dir)
 
     # --- what this provider offers -------------------------------------------------------------------
 
@@ -233,7 +202,7 @@ class LocalProvider(Provider):
             passes = plan_passes(request.scale, spec.scales_for(denoise))
             nets = self._load(spec, passes, denoise, placement)
             tilers = [tiler_for(loaded, tile) for loaded in nets]
-            ticker = _Ticker(_tick_count(spec, image.shape[:2], nets, tilers), request.report)
+            ticker = Ticker(tick_count(spec, image.shape[:2], nets, tilers), request.report)
             for loaded, tiler in zip(nets, tilers):
                 started = time.perf_counter()
                 kilopixels = computed_kilopixels(spec, tiler, image.shape[:2])
@@ -331,13 +300,6 @@ def _speed_key(loaded: Any) -> str:
     return time_budget.speed_key(_file_stem(loaded.spec, loaded.scale, loaded.denoise), loaded.description)
 
 
-def computed_kilopixels(spec: LocalModelSpec, tiler: Tiler, size: tuple[int, int]) -> float:
-    """Input kilopixels a pass computes: every tile with its context, twice where averages are synced."""
-    tiles = tiler.plan(*size)
-    area = sum(tile.context.height * tile.context.width for tile in tiles)
-    return area * (2 if _needs_sync(spec, len(tiles)) else 1) / 1000
-
-
 def _options(spec: LocalModelSpec) -> tuple[str, ...]:
     return ("denoise", "tile") if len(spec.denoise_levels) > 1 else ("tile",)
 
@@ -362,65 +324,6 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
         raise InvalidInput(f"local models need an RGB image (HxWx3), got shape {array.shape}")
     return np.clip(array.astype(np.float32, copy=False), 0.0, 1.0)
-
-
-def _needs_sync(spec: LocalModelSpec, tile_count: int) -> bool:
-    return bool(spec.sync_blobs) and tile_count > 1
-
-
-def _tick_count(spec: LocalModelSpec, size: tuple[int, int], nets: list, tilers: list[Tiler]) -> int:
-    """Progress steps over all passes: one per tile, twice per tile when global averages are synced."""
-    height, width = size
-    total = 0
-    for loaded, tiler in zip(nets, tilers):
-        count = len(tiler.plan(height, width))
-        total += count * (2 if _needs_sync(spec, count) else 1)
-        height, width = height * loaded.scale, width * loaded.scale
-    return total
-
-
-def run_pass(loaded: Any, tiler: Tiler, image: np.ndarray,
-             tick: Callable[[], None] = lambda: None, check: Callable[[], None] = lambda: None) -> np.ndarray:
-    """One native-scale pass over the whole image; ``tick`` after every tile, ``check`` before every tile."""
-    shared = None
-    if _needs_sync(loaded.spec, len(tiler.plan(*image.shape[:2]))):
-        shared = _shared_averages(loaded, tiler, image, tick, check)
-    try:
-        return tiler.run(image, lambda crop: _runtime(loaded).run(loaded, crop, shared), loaded.scale,
-                         progress=lambda done, total: tick(), check=check)
-    except TileError as error:
-        raise BadOutput(f"local model failed: {error}", provider="local", model=loaded.spec.name) from error
-
-
-def _shared_averages(loaded: Any, tiler: Tiler, image: np.ndarray,
-                     tick: Callable[[], None], check: Callable[[], None]) -> dict[str, np.ndarray]:
-    """The squeeze-excitation averages of the whole image, estimated from its tiles.
-
-    An untiled run averages over the whole feature map; each tile alone would see only its own content and
-    get its own channel gains (visible seams, ~39 dB vs untiled). So a first pass computes every tile's
-    averages (the net stops right after the last one) and the mean, weighted by core area so that small
-    border tiles count for what they cover, is fed to every tile. Tiled output then lands at 46-55 dB of
-    the untiled one, for roughly 1.8x the time of an unsynced tiled pass.
-    """
-    sums: dict[str, np.ndarray] = {}
-    tiles = tiler.plan(*image.shape[:2])
-    for tile in tiles:
-        check()
-        try:
-            features = _runtime(loaded).shared_features(loaded, tile.context.of(image))
-        except RuntimeError as error:
-            raise BadOutput(f"local model failed: {error}", provider="local", model=loaded.spec.name) from error
-        weight = tile.core.height * tile.core.width
-        for name, value in features.items():
-            sums[name] = sums.get(name, 0) + value * weight
-        tick()
-    area = image.shape[0] * image.shape[1]
-    return {name: (total / area).astype(np.float32) for name, total in sums.items()}
-
-
-def _runtime(loaded: Any) -> Any:
-    """The module that runs ``loaded``: each runtime's LoadedNet names its runtime."""
-    return openvino_runtime if loaded.runtime == "openvino" else ncnn_runtime
 
 
 def _notes(nets: list, passes: tuple[int, ...], scale: int) -> tuple[str, ...]:

@@ -137,12 +137,12 @@ class LoadedNet:
     @property
     def tile(self) -> int:
         """Automatic tile size (input px) on this runtime."""
-        return self.spec.openvino_tile or self.spec.tile
+        return self.spec.tiling(self.runtime)[0]
 
     @property
     def tile_pad(self) -> int:
         """Real context around each tile (input px) on this runtime."""
-        return self.spec.openvino_tile_pad or self.spec.tile_pad
+        return self.spec.tiling(self.runtime)[1]
 
     @property
     def description(self) -> str:

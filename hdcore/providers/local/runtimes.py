@@ -63,9 +63,7 @@ def tiler_for(loaded: TiledNet, tile: int = 0) -> Tiler:
 
 def spec_tiler(spec: LocalModelSpec, scale: int, runtime: str, tile: int = 0) -> Tiler:
     """The Tiler a net of ``spec`` at ``scale`` gets on ``runtime``, known before the net is loaded."""
-    automatic, pad = spec.tile, spec.tile_pad
-    if runtime == "openvino":
-        automatic, pad = spec.openvino_tile or automatic, spec.openvino_tile_pad or pad
+    automatic, pad = spec.tiling(runtime)
     return grid_tiler(spec.padding[scale], tile or automatic, pad)
 
 

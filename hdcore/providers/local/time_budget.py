@@ -87,6 +87,18 @@ class SpeedBook:
             logger.debug("local speeds not saved (%s)", type(error).__name__)
 
 
+_BOOKS: dict[str, SpeedBook] = {}
+_BOOKS_LOCK = threading.Lock()
+
+
+def book_for(folder: str | os.PathLike) -> SpeedBook:
+    """The process's one book for ``folder``: every engine of the process (one per configuration) shares it,
+    so none overwrites the file with an older copy of the figures."""
+    key = os.path.abspath(folder)
+    with _BOOKS_LOCK:
+        return _BOOKS.setdefault(key, SpeedBook(key))
+
+
 def _read(path: Path) -> dict[str, float]:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:

@@ -82,6 +82,11 @@ def test_an_oversized_book_is_not_read(tmp_path):
     assert SpeedBook(tmp_path).speed("m|cpu") is None
 
 
+def test_one_process_keeps_one_book_per_folder(tmp_path):
+    assert time_budget.book_for(tmp_path) is time_budget.book_for(str(tmp_path) + "/.")
+    assert time_budget.book_for(tmp_path) is not time_budget.book_for(tmp_path / "other")
+
+
 def test_a_data_folder_that_cannot_be_written_keeps_the_figures_in_memory(tmp_path):
     (tmp_path / "taken").write_text("a file where the data folder's parent should be")
     book = SpeedBook(tmp_path / "taken" / "data")

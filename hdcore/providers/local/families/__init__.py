@@ -67,6 +67,12 @@ class LocalModelSpec:
     def denoise_levels(self) -> tuple[int, ...]:
         return tuple(sorted({level for levels in self.variants.values() for level in levels}))
 
+    def tiling(self, runtime: str) -> tuple[int, int]:
+        """(automatic tile, context) in input px on ``runtime`` ("openvino" has its own where set)."""
+        if runtime == "openvino":
+            return self.openvino_tile or self.tile, self.openvino_tile_pad or self.tile_pad
+        return self.tile, self.tile_pad
+
     def scales_for(self, denoise: int) -> tuple[int, ...]:
         """The native scales that have a file for this denoise level."""
         return tuple(scale for scale in self.native_scales if denoise in self.variants[scale])
