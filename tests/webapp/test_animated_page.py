@@ -14,12 +14,7 @@ from hdcore.config import Config
 from hdcore.engine import Engine
 from hdcore.errors import InvalidInput
 from tests.test_animated import DURATIONS, FRAMES, film
-
-REPLICATE_SENTINEL = "r8_SENTINEL_never_shown_0987654321"
-
-
-def engine_with(**settings: str) -> Engine:
-    return Engine(Config.from_env(settings))
+from tests.webapp.helpers import engine_with, REPLICATE_SENTINEL
 
 
 def animated_request(data: bytes | None = None, **changes) -> webapp.EnhanceRequest:

@@ -6,40 +6,14 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from hdcore import webapp
 from hdcore.config import Config, known_settings
-from hdcore.engine import Engine, ProgressEvent
 from hdcore.errors import ConfigError, InvalidInput
-from tests.conftest import ScriptedProvider, png_bytes, scripted_registry
 from tests.webapp.streamlit_markdown import rendered
-
-REPO = Path(__file__).resolve().parents[2]
-HF_SENTINEL = "hf_SENTINEL_never_shown_1234567890"
-REPLICATE_SENTINEL = "r8_SENTINEL_never_shown_0987654321"
-
-
-def engine_with(**settings: str) -> Engine:
-    return Engine(Config.from_env(settings))
-
-
-def event(provider: str, stage: str, done: int = 0, total: int = 0, message: str = "", tier: int = 1,
-          model: str | None = "m") -> ProgressEvent:  # fmt: skip
-    return ProgressEvent(tier, provider, model, stage, done, total, message)
-
-
-def request_for(image: Image.Image, **changes) -> webapp.EnhanceRequest:
-    fields = dict(data=png_bytes(image), source_name="photo.png", scale=2, provider="auto")
-    fields.update(changes)
-    return webapp.EnhanceRequest(**fields)
-
-
-def scripted_engine(*providers: ScriptedProvider, config: Config | None = None) -> Engine:
-    return Engine(config or Config(), scripted_registry(*providers))
+from tests.webapp.helpers import engine_with, HF_SENTINEL, REPLICATE_SENTINEL, REPO
 
 
 # ------------------------------------------------------------------------------------------------ settings
