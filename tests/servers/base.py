@@ -40,6 +40,7 @@ class ServerState:
     retry_after: int = 7
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)  # set when the server stops: waits end
 
     def record(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         with self.lock:
@@ -78,6 +79,29 @@ class QuietHandler(BaseHTTPRequestHandler):
     def hang(self) -> None:
         time.sleep(HANG_SECONDS)
         self.close_connection = True
+
+    def send_endless(self, status: int, content_type: str, first: bytes, filler: bytes = b" ") -> None:
+        """Chunked, never finishing: ``first`` padded with ``filler`` to 64 kB, every 10 ms until the client goes
+        away or the server stops."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = first + filler * (65536 - len(first))
+        end = time.monotonic() + HANG_SECONDS
+        try:
+            while time.monotonic() < end and not self.state.stop.is_set():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+    def base_url(self) -> str:
+        """This server's own URL, as its answers name it."""
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def send_slowly(self, status: int, body: bytes, content_type: str, seconds: float = 20.0) -> None:
         """Headers at once, then the body a byte at a time: a read timeout per chunk never fires."""

@@ -27,7 +27,6 @@ import binascii
 import io
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -128,7 +127,6 @@ class FalState(ServerState):
     jobs: dict[str, Job] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     cancels: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
 
     def submits(self) -> list[Any]:
         with self.lock:
@@ -201,7 +199,7 @@ class FalHandler(QuietHandler):
             job.error = (422, [{"loc": ["body", problem[0]], "msg": problem[1], "type": "value_error"}])
         with self.state.lock:
             self.state.jobs[job.id] = job
-        base = f"{self._base_url()}/{_app(model)}/requests/{job.id}"
+        base = f"{self.base_url()}/{_app(model)}/requests/{job.id}"
         return self.send_json(200, {"request_id": job.id, "response_url": base, "status_url": f"{base}/status",
                                     "cancel_url": f"{base}/cancel", "queue_position": 0})  # fmt: skip
 
@@ -248,7 +246,7 @@ class FalHandler(QuietHandler):
         if job.fault == "result-redirect":
             return self._redirect()
         if job.fault == "endless":
-            return self._send_endless("application/json", b'{"image": {"url": "')
+            return self.send_endless(200, "application/json", b'{"image": {"url": "', filler=b"A")
         return self.send_json(200, {"image": self._image(job), "seed": 42})
 
     def _image(self, job: Job) -> dict[str, Any]:
@@ -256,7 +254,7 @@ class FalHandler(QuietHandler):
         name = f"{job.id}.png"
         with self.state.lock:
             self.state.files[name] = data
-        base = self.state.redirect_to if job.fault == "elsewhere" else self._base_url()
+        base = self.state.redirect_to if job.fault == "elsewhere" else self.base_url()
         return {"url": f"{base}/files/{name}", "width": width, "height": height, "content_type": "image/png",
                 "file_name": name, "file_size": len(data)}  # fmt: skip
 
@@ -283,7 +281,7 @@ class FalHandler(QuietHandler):
         if fault == "non-image":
             return self.send_bytes(200, b"<!doctype html><html><body>Oops</body></html>", "text/html")
         if fault == "endless-file":
-            return self._send_endless("image/png", data[:64])
+            return self.send_endless(200, "image/png", data[:64], filler=b"A")
         if fault == "slow-download":
             return self.send_slowly(200, data, "image/png")
         return self.send_bytes(200, data, "image/png")
@@ -293,27 +291,6 @@ class FalHandler(QuietHandler):
         self.send_header("Location", f"{self.state.redirect_to}/stolen")
         self.send_header("Content-Length", "0")
         self.end_headers()
-
-    def _send_endless(self, content_type: str, first: bytes) -> None:
-        """Chunked, never finishing: 64 kB every 10 ms until the client goes away or the server stops."""
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        chunk = first + b"A" * (65536 - len(first))
-        end = time.monotonic() + HANG_SECONDS
-        try:
-            while time.monotonic() < end and not self.state.stop.is_set():
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-                time.sleep(0.01)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        self.close_connection = True
-
-    def _base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
 
 def advanced(state: FalState, job: Job) -> Job:

@@ -36,7 +36,6 @@ import hashlib
 import io
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -120,7 +119,6 @@ class ReplicateState(ServerState):
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # Files API: id -> {"data", "json"}
     deleted_uploads: list[str] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
 
     def paths(self, method: str | None = None) -> list[str]:
         with self.lock:
@@ -303,7 +301,7 @@ class ReplicateHandler(QuietHandler):
                 return base64.b64decode(reference.split(",", 1)[1], validate=True)
             except (IndexError, binascii.Error):
                 return None
-        match = re.fullmatch(re.escape(self._base_url()) + r"/v1/files/(\w+)", reference)
+        match = re.fullmatch(re.escape(self.base_url()) + r"/v1/files/(\w+)", reference)
         upload = self.state.uploads.get(match.group(1)) if match else None
         return None if upload is None else upload["data"]
 
@@ -364,7 +362,7 @@ class ReplicateHandler(QuietHandler):
             "size": len(data), "etag": hashlib.md5(data).hexdigest(),
             "checksums": {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()},
             "metadata": {}, "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
-            "urls": {"get": f"{self._base_url()}/v1/files/{file_id}"},
+            "urls": {"get": f"{self.base_url()}/v1/files/{file_id}"},
         }  # fmt: skip
         with self.state.lock:
             self.state.uploads[file_id] = {"data": data, "json": entry}
@@ -384,7 +382,7 @@ class ReplicateHandler(QuietHandler):
     # ------------------------------------------------------------------------------------- the answers
 
     def _prediction_json(self, prediction: Prediction) -> dict[str, Any]:
-        base = self._base_url()
+        base = self.base_url()
         if prediction.status == "succeeded" and prediction.output is None:
             prediction.output = self._output_for(prediction)
         metrics = {} if prediction.predict_time is None else {"predict_time": prediction.predict_time}
@@ -407,29 +405,8 @@ class ReplicateHandler(QuietHandler):
             name = f"{prediction.id}.png"
             with self.state.lock:
                 self.state.files[name] = data
-            reference = f"{self.state.output_base or self._base_url()}/files/{name}"
+            reference = f"{self.state.output_base or self.base_url()}/files/{name}"
         return [reference] if answers_a_list(prediction.model) else reference
-
-    def send_endless(self, status: int, content_type: str, first: bytes) -> None:
-        """Chunked, never finishing: 64 kB every 10 ms until the client goes away or the server stops."""
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        chunk = first + b" " * (65536 - len(first))
-        end = time.monotonic() + HANG_SECONDS
-        try:
-            while time.monotonic() < end and not self.state.stop.is_set():
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-                time.sleep(0.01)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        self.close_connection = True
-
-    def _base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
 
 # ------------------------------------------------------------------------------------- the "model" runs
