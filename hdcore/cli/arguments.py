@@ -25,7 +25,10 @@ def at_least(low: int) -> Callable[[str], int]:
     """An argparse type for a whole number of ``low`` or more: "argument --width: must be 1 or more"."""
 
     def parse(text: str) -> int:
-        value = int(text)
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be {low} or more")
         return value

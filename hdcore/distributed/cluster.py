@@ -155,10 +155,12 @@ def _first_line(error: BaseException) -> str:
 
 def add_ray_arguments(parser: Any) -> None:
     """``--ray [ADDRESS]``, ``--workers N``, ``--worker-cpus N`` on a command (``upscale``, ``qa-sweep``)."""
+    from ..cli.arguments import at_least  # the command line's package, loaded by the time it builds its parser
+
     parser.add_argument("--ray", nargs="?", const=AUTO, metavar="ADDRESS",
                         help="run on a Ray cluster: its address (head:6379, ray://head:10001), or auto (default) for "
                              "this machine's: one already running here, else a new one for this command")
-    parser.add_argument("--workers", type=_positive, metavar="N",
+    parser.add_argument("--workers", type=at_least(1), metavar="N",
                         help="with --ray: workers in the pool (default: as many as the cluster's CPUs hold)")
     parser.add_argument("--worker-cpus", type=_cpus, default=1.0, metavar="N",
                         help="with --ray: CPUs each worker reserves, and its local tier's threads (default 1)")
@@ -173,18 +175,6 @@ def ray_settings(args: Any) -> RaySettings | None:
         return None
     require_ray()
     return RaySettings(address=args.ray, workers=args.workers, worker_cpus=args.worker_cpus)
-
-
-def _positive(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def _cpus(text: str) -> float:

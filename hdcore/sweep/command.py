@@ -32,6 +32,8 @@ DEFAULT_OUT = "qa-sweep"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..cli.arguments import at_least  # the command line's package, loaded by the time it builds its parser
+
     parser.add_argument("references", nargs="+", metavar="REFERENCE",
                         help="high-resolution reference images: files, folders or glob patterns")
     parser.add_argument("--providers", required=True, metavar="LIST",
@@ -41,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--degradation", choices=DEGRADATIONS, default="bicubic",
                         help="bicubic: MATLAB's bicubic downscale, the standard (default); realistic: "
                              "Real-ESRGAN's blur, resize, noise and JPEG, twice")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="at most N references")
+    parser.add_argument("--limit", type=at_least(1), metavar="N", help="at most N references")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--resume", action="store_true",
                         help="keep the successful rows already in DIR's results instead of recomputing them")
@@ -145,16 +147,6 @@ def _scales(text: str) -> tuple[int, ...]:
     if not scales or any(scale not in SCALES for scale in scales):
         raise argparse.ArgumentTypeError(f"each scale must be one of {', '.join(map(str, SCALES))}")
     return scales
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def _error(message: str) -> int:
