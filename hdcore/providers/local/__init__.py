@@ -37,7 +37,7 @@ from ...engine.gates import JobGate
 from .families import BUDGET_LADDER, MODELS, PRESETS, LocalModelSpec, available_models
 from .auto_model import AUTO_MODEL, choose_local_model
 from ...resize import lanczos_resize
-from .runtimes import RUNTIME_CHOICES, choose_runtime, default_threads, spec_tiler, tiler_for
+from .runtimes import RUNTIME_CHOICES, choose_runtime, default_threads, describe, spec_tiler, tiler_for
 from .passes import Ticker, computed_kilopixels, plan_passes, run_pass, tick_count
 from ..base import MODEL_CHOICE_NOTES, ModelInfo, OptionInfo, Provider, ProviderInfo, UpscaleRequest
 
@@ -109,9 +109,7 @@ class Placement:
     @property
     def description(self) -> str:
         """The device note's words, as each runtime's LoadedNet words itself ('openvino cpu bf16 (2 threads)')."""
-        if self.runtime == "openvino":
-            return f"openvino cpu {self.precision} ({self.threads} threads)"
-        return f"ncnn cpu ({self.threads} threads)" if self.device == "cpu" else "ncnn gpu (Vulkan)"
+        return describe(self.runtime, self.device, self.precision, self.threads)
 
 
 class LocalProvider(Provider):

@@ -26,7 +26,7 @@ except ImportError:  # no ncnn wheel: the local tier reports itself unconfigured
 
 from ...errors import ConfigError
 from .families import LocalModelSpec, Padding
-from .runtimes import default_threads, finish_output, pad_input
+from .runtimes import default_threads, describe, finish_output, pad_input
 
 Device = str  # "cpu" or "gpu"
 
@@ -66,7 +66,7 @@ class LoadedNet:
     @property
     def description(self) -> str:
         """e.g. 'ncnn cpu (2 threads)' or 'ncnn gpu (Vulkan)'"""
-        return f"ncnn cpu ({self.threads} threads)" if self.device == "cpu" else "ncnn gpu (Vulkan)"
+        return describe(self.runtime, self.device, "", self.threads)
 
 
 def installed() -> bool:

@@ -34,7 +34,7 @@ except ImportError:  # no openvino wheel: the local tier keeps running on ncnn
 
 from ...errors import ConfigError
 from .families import LocalModelSpec, Padding
-from .runtimes import default_threads, finish_output, pad_input
+from .runtimes import default_threads, describe, finish_output, pad_input
 
 Precision = Literal["f32", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("f32", "bf16")
@@ -147,7 +147,7 @@ class LoadedNet:
     @property
     def description(self) -> str:
         """e.g. 'openvino cpu bf16 (2 threads)'"""
-        return f"{self.runtime} {self.device} {self.precision} ({self.threads} threads)"
+        return describe(self.runtime, self.device, self.precision, self.threads)
 
 
 def load(spec: LocalModelSpec, scale: int, denoise: int, device_preference: str = "cpu", threads: int = 0,

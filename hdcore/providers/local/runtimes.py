@@ -73,6 +73,15 @@ def grid_tiler(padding: Padding, tile: int, tile_pad: int) -> Tiler:
     return Tiler(-(-tile // grid) * grid, -(-tile_pad // grid) * grid)
 
 
+def describe(runtime: str, device: str, precision: str, threads: int) -> str:
+    """The device note's words for where a net runs: 'openvino cpu bf16 (2 threads)', 'ncnn cpu (2 threads)',
+    'ncnn gpu (Vulkan)' (ncnn's precision is its own choice, so it is not named)."""
+    if device == "gpu":
+        return f"{runtime} gpu (Vulkan)"
+    named = f" {precision}" if runtime == "openvino" else ""
+    return f"{runtime} cpu{named} ({threads} threads)"
+
+
 def default_threads() -> int:
     """Every core this process may run on."""
     try:
