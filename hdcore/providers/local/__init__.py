@@ -60,6 +60,7 @@ MAX_TILE = 4096  # input pixels a side: a 4096 px tile of a 4x model is a 16384 
 TILE = Setting("HDCORE_LOCAL_TILE", whole(0, MAX_TILE), 0, "tile size in input pixels; 0 = each model's automatic size")
 THREADS = Setting("HDCORE_LOCAL_THREADS", whole(0, 1024), 0, "CPU threads; 0 = every core")
 DEVICE = Setting("HDCORE_LOCAL_DEVICE", choice(*LOCAL_DEVICES), "auto", "auto, cpu or gpu (Vulkan)")
+OPENVINO_CACHE = "openvino-cache"  # in the data folder: a restart loads compiled models instead of compiling
 JOBS = Setting("HDCORE_LOCAL_JOBS", whole(1, 64), 1, "local upscales at once per process; more wait in line")
 
 PRESET_OPTION = OptionInfo(
@@ -217,7 +218,8 @@ class LocalProvider(Provider):
         """The budget preset's model for an image of ``size``: the best of the ladder that fits the budget."""
         ladder = [model for model in BUDGET_LADDER if MODELS[model].is_available()]
         if not ladder:
-            return time_budget.Choice(_installed_or_first(PRESETS["fast"]), 0.0, "no model of the ladder installed")
+            fallback = _installed_or_first(PRESETS["fast"])
+            return time_budget.Choice(fallback, 0.0, f"{fallback} (no model of the budget ladder is installed)")
         budget_s = self.config.get(TIME_BUDGET)
         return time_budget.choose(ladder, lambda model: self._estimate(model, size, scale, tile, placement), budget_s)
 
@@ -237,7 +239,7 @@ class LocalProvider(Provider):
                 measured = time_budget.calibrate(lambda crop: run_pass(loaded, tiler_for(loaded), crop),
                                                  loaded.padding.grid)
                 self._speeds.record(_speed_key(loaded), *measured)
-                speed = self._speeds.speed(_speed_key(loaded)) or measured[0] / measured[1]
+                speed = measured[0] / measured[1]
             total += computed_kilopixels(spec, tiler, (height, width)) / speed
             height, width = height * native, width * native
         return total
@@ -276,9 +278,6 @@ class LocalProvider(Provider):
             raise PermanentError(f"{spec.name}: {error}", provider=self.name, model=spec.name) from error
         except RuntimeError as error:
             raise TransientError(str(error), provider=self.name, model=spec.name) from error
-
-
-OPENVINO_CACHE = "openvino-cache"  # in the data folder: a restart loads compiled models instead of compiling
 
 
 def _installed_or_first(name: str) -> str:
