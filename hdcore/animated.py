@@ -45,11 +45,11 @@ if TYPE_CHECKING:
 DEFAULT_MAX_FRAME_PIXELS = 64_000_000
 # Seconds per input megapixel of the local tier, end to end, on 2 idle CPU cores running OpenVINO bf16 (AMD
 # Zen 5): waifu2x-photo 3.1 s at 2x (20 frames of 160x120 in 1.45 s warm), 5x that at 3x and 4x (two passes,
-# the second on 4x the pixels); Real-ESRGAN x4plus ~60 s (22 kpx/s, tile context included). A CPU running
-# f32 (no AMX or Zen 5 bf16) takes about twice as long.
+# the second on 4x the pixels); Real-ESRGAN x4plus ~85 s (a 1224x816 photo at 4x in 79-88 s, `bench --photos`).
+# A CPU running f32 (no AMX or Zen 5 bf16) takes about twice as long (x4plus 5.9 against 12.8 kpx/s here).
 LOCAL_SECONDS_PER_MEGAPIXEL = {
     "waifu2x-photo": {2: 3.1, 3: 15.5, 4: 15.5},
-    "realesrgan-x4plus": {2: 60.0, 3: 60.0, 4: 60.0},
+    "realesrgan-x4plus": {2: 85.0, 3: 85.0, 4: 85.0},
 }
 # What an engine call costs beyond the model's work: 7 ms (min) to 12 ms (median) for a 16 px frame, local tier.
 SECONDS_PER_FRAME = 0.01
