@@ -201,7 +201,7 @@ def _load_child(calls: int) -> dict[str, Any]:
         thread.join()
     wall = time.perf_counter() - started
     return {"calls": calls, "ok": outcomes.count("ok"), "errors": [o for o in outcomes if o != "ok"],
-            "wall_s": wall, "peak_rss_kb": _vm_hwm_kb(), "source": source, "local_jobs": engine.config.local_jobs}
+            "wall_s": wall, "peak_rss_kb": _vm_hwm_kb(), "source": source, "local_jobs": engine.provider("local").parallel_jobs()}
 
 
 def _vm_hwm_kb() -> int | None:
