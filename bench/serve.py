@@ -16,6 +16,7 @@ Each scenario starts its own ``python -m hdcore serve`` (a subprocess, as deploy
 Scenarios:
     local        HDCORE_ORDER=local, HDCORE_SERVE_QUEUE=clients (the line holds every client)
     local, q=8   the same with the default line of 8: the others are refused at once with 429
+    local, fast  the first with HDCORE_LOCAL_PRESET=fast (waifu2x photo) instead of the default budget preset
     remote       the Replicate protocol server (tests/servers) with 0.2 s predictions, concurrency = clients
     lanczos      provider lanczos: next to no upscaling work, so what is left is the server's own cost (HTTP,
                  JSON, base64, decoding and encoding the PNGs)
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         scenario("local", clean_env(HDCORE_ORDER="local", HDCORE_SERVE_QUEUE=clients), args),
         scenario("local, q=8", clean_env(HDCORE_ORDER="local"), args),
+        scenario("local, fast", clean_env(HDCORE_ORDER="local", HDCORE_SERVE_QUEUE=clients,
+                                          HDCORE_LOCAL_PRESET="fast"), args),
     ]
     with ReplicateServer(ReplicateState(run_seconds=0.2)) as replicate:
         env = clean_env(HDCORE_ORDER="replicate", REPLICATE_API_TOKEN=TOKEN, REPLICATE_BASE_URL=replicate.api_url,

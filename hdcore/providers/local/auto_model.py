@@ -34,7 +34,7 @@ Measured (thresholds fitted on the first set, then checked on the second):
   with no edge at all (a patch of sky) count as photos. Either mistake costs little: both models upscale both.
 
 Cost: the features are computed on at most 2^18 pixels (a grid of windows of the image, see
-``metrics.sample_windows``): about 10-20 ms whatever the image size.
+``metrics.sample_windows``): about 60 ms on a 4 MP image on 2 cores (2026-12-02), bounded whatever the size.
 """
 
 from __future__ import annotations
